@@ -1,0 +1,16 @@
+"""Alembic environment: runs on the connection pressrun hands over (see pipeline.db.upgrade)."""
+
+from alembic import context
+
+from pipeline.models import Base
+
+config = context.config
+connection = config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,168 @@
+"""Render a set of outputs and sync them to storage through the manifest.
+
+Unchanged bytes are never written (the manifest knows each key's hash, so no listing and no
+HEAD per object). Pages are written before the lists that link to them, and deleted after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pipeline.db import SessionFactory, transaction
+from pipeline.models import Output, OutputDependency, utcnow
+from pipeline.outputs import LEAF_KINDS, OutputSpec, content_type
+from pipeline.render import Rendered, Renderer
+from pipeline.storage import Storage, StoredObject
+
+# SQLite caps bound parameters; chunk IN lists well under it.
+CHUNK = 500
+
+
+@dataclass
+class SyncReport:
+    written: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {"written": self.written, "deleted": self.deleted, "unchanged": self.unchanged}
+
+    def add(self, other: SyncReport) -> None:
+        self.written += other.written
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+
+
+@dataclass
+class BuildStep:
+    """What one render decided: bytes to put, or a key to delete."""
+
+    spec: OutputSpec
+    rendered: Rendered | None
+    digest: str | None
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Publisher:
+    def __init__(self, renderer: Renderer, storage: Storage) -> None:
+        self.renderer = renderer
+        self.storage = storage
+
+    def build(
+        self,
+        factory: SessionFactory,
+        specs: Iterable[OutputSpec],
+        *,
+        event_id: int | None = None,
+        on_rendered: Callable[[], None] | None = None,
+    ) -> SyncReport:
+        with transaction(factory) as session:
+            steps, unchanged = self.render_all(session, sorted(set(specs)))
+        if on_rendered is not None:
+            on_rendered()
+        report = self.sync(factory, steps, event_id)
+        report.unchanged = unchanged
+        return report
+
+    def render_all(self, session: Session, specs: list[OutputSpec]) -> tuple[list[BuildStep], int]:
+        """Render every spec; returns the steps that change storage and how many did not."""
+        known = stored_hashes(session, [spec.key for spec in specs])
+        steps = []
+        unchanged = 0
+        for spec in specs:
+            rendered = self.renderer.render(session, spec)
+            if rendered is None:
+                if spec.key in known:
+                    steps.append(BuildStep(spec, None, None))
+                continue
+            body_digest = digest(rendered.body)
+            if known.get(spec.key) != body_digest:
+                steps.append(BuildStep(spec, rendered, body_digest))
+            else:
+                unchanged += 1
+        steps.sort(key=_order)
+        return steps, unchanged
+
+    def sync(
+        self, factory: SessionFactory, steps: list[BuildStep], event_id: int | None
+    ) -> SyncReport:
+        report = SyncReport()
+        for step in steps:
+            if step.rendered is not None:
+                self.storage.put(self._stored(step.rendered, event_id))
+                report.written.append(step.spec.key)
+        removals = [step.spec.key for step in steps if step.rendered is None]
+        # Lists were rewritten above; only now do the pages they no longer link to go.
+        self.storage.delete(removals)
+        report.deleted = removals
+        with transaction(factory) as session:
+            record_manifest(session, steps, event_id)
+        return report
+
+    def _stored(self, rendered: Rendered, event_id: int | None) -> StoredObject:
+        versions = ",".join(f"{a}:{v}" for a, v in sorted(rendered.versions.items())[:20])
+        return StoredObject(
+            key=rendered.key,
+            body=rendered.body,
+            content_type=content_type(rendered.key),
+            metadata={"article-versions": versions, "event-id": str(event_id or "")},
+        )
+
+
+def _order(step: BuildStep) -> tuple[int, str]:
+    """Leaf pages first when written, last when deleted."""
+    is_leaf = step.spec.kind in LEAF_KINDS
+    if step.rendered is not None:
+        return (0 if is_leaf else 1, step.spec.key)
+    return (3 if is_leaf else 2, step.spec.key)
+
+
+def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:
+    known: dict[str, str] = {}
+    for chunk in chunks(sorted(set(keys))):
+        rows = session.execute(select(Output.key, Output.content_hash).where(Output.key.in_(chunk)))
+        known.update(rows.all())
+    return known
+
+
+def record_manifest(session: Session, steps: list[BuildStep], event_id: int | None) -> None:
+    keys = [step.spec.key for step in steps]
+    for chunk in chunks(keys):
+        session.execute(delete(OutputDependency).where(OutputDependency.output_key.in_(chunk)))
+        session.execute(delete(Output).where(Output.key.in_(chunk)))
+    now = utcnow()
+    for step in steps:
+        if step.rendered is None or step.digest is None:
+            continue
+        session.add(
+            Output(
+                key=step.spec.key,
+                kind=str(step.spec.kind),
+                subject=step.spec.subject,
+                page=step.spec.page,
+                content_hash=step.digest,
+                article_versions=step.rendered.versions,
+                event_id=event_id,
+                updated_at=now,
+            )
+        )
+    session.flush()
+    session.add_all(
+        OutputDependency(output_key=step.spec.key, data_key=data_key)
+        for step in steps
+        if step.rendered is not None
+        for data_key in sorted(step.rendered.data_keys)
+    )

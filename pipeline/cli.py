@@ -1,0 +1,245 @@
+"""`pressrun`: the command line, a composition root (settings -> services -> domain calls)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import select
+
+from pipeline import articles, db
+from pipeline.config import ConfigError, Settings
+from pipeline.events import Outcome, dispatch_event, finish_unfinished
+from pipeline.importer import BadFile, read_article, read_jsonl
+from pipeline.inputs import InvalidInput, Slug
+from pipeline.models import Article, EventStatus
+from pipeline.render import key_of
+from pipeline.services import Services, create_services
+
+EXIT_BAD_INPUT = 2
+EXIT_NOT_FOUND = 1
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@dataclass
+class App:
+    """What every command needs, built on first use."""
+
+    settings: Settings
+    _services: Services | None = field(default=None, init=False)
+    _dispatcher: Any = field(default=None, init=False)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = create_services(self.settings)
+            if self.settings.eager:
+                # Nothing committed is lost: finish what a crashed process left behind first.
+                for outcome in finish_unfinished(self._services):
+                    click.echo(f"recovered event {outcome.event_id}: {outcome.status}", err=True)
+        return self._services
+
+    @property
+    def dispatcher(self) -> Any:
+        if self._dispatcher is None:
+            from workers.app import CeleryDispatcher, create_app
+
+            services = self.services
+            self._dispatcher = CeleryDispatcher(create_app(self.settings, lambda: services))
+        return self._dispatcher
+
+    def dispatch(self, event_id: int) -> Outcome:
+        return dispatch_event(self.services, self.dispatcher, event_id)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the site to this folder (overrides PRESSRUN_STORAGE_URL).",
+)
+@click.pass_context
+def main(context: click.Context, site: Path | None) -> None:
+    """pressrun: publish news articles by re-rendering exactly the pages they change."""
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        fail(str(error))
+    if site is not None:
+        settings = settings.with_site_dir(site)
+    context.obj = App(settings)
+
+
+def report_outcome(outcome: Outcome) -> None:
+    click.echo(f"event {outcome.event_id}: {outcome.status}")
+    if outcome.report is not None:
+        report = outcome.report
+        click.echo(
+            f"objects: {len(report.written)} written, {report.unchanged} unchanged, "
+            f"{len(report.deleted)} deleted"
+        )
+    if outcome.status == EventStatus.ACCEPTED:
+        click.echo("the broker is unreachable: the event is saved and will be dispatched later")
+    elif outcome.status == EventStatus.DISPATCHED:
+        click.echo("queued for the workers (follow it with `pressrun status`)")
+    elif outcome.status == EventStatus.FAILED:
+        click.echo(f"rendering failed (the change itself is saved): {outcome.error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--actor", default="cli", show_default=True, help="Who made the change.")
+@pass_app
+def publish(app: App, file: Path, actor: str) -> None:
+    """Publish an article from a JSON file (an existing slug is updated)."""
+    try:
+        data = read_article(file)
+    except BadFile as error:
+        fail(str(error))
+    try:
+        with db.transaction(app.services.sessions) as session:
+            change = articles.publish(session, data, actor=actor)
+            article = session.get(Article, change.article_id)
+            assert article is not None
+            key = key_of(article)
+    except InvalidInput as error:
+        fail(f"{file}: {error}")
+    click.echo(f"article {key} (version {change.version})")
+    report_outcome(app.dispatch(change.event_id))
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--actor", default="cli", show_default=True, help="Who made the change.")
+@pass_app
+def unpublish(app: App, slug: str, actor: str) -> None:
+    """Take an article down: its page goes, and it leaves every list, rail, feed and sitemap."""
+    slug = _checked_slug(slug)
+    try:
+        with db.transaction(app.services.sessions) as session:
+            change = articles.unpublish(session, slug, actor=actor)
+    except articles.ArticleNotFound as error:
+        fail(str(error), EXIT_NOT_FOUND)
+    report_outcome(app.dispatch(change.event_id))
+
+
+def _checked_slug(value: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return str(TypeAdapter(Slug).validate_python(value))
+    except ValidationError as error:
+        fail(f"slug: {error.errors()[0]['msg'].removeprefix('Value error, ')}")
+
+
+@main.command()
+@pass_app
+def rebuild(app: App) -> None:
+    """Re-render every output from the database (and rebuild the related index)."""
+    started = time.perf_counter()
+    with db.transaction(app.services.sessions) as session:
+        change = articles.request_rebuild(session, actor="cli")
+    report_outcome(app.dispatch(change.event_id))
+    click.echo(f"seconds: {time.perf_counter() - started:.1f}")
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@pass_app
+def import_command(app: App, file: Path) -> None:
+    """Bulk-load articles from JSON Lines (.jsonl or .jsonl.gz), then rebuild once."""
+    try:
+        batch = read_jsonl(file)
+    except BadFile as error:
+        fail(str(error))
+    started = time.perf_counter()
+    try:
+        with db.transaction(app.services.sessions) as session:
+            change = articles.import_articles(session, batch.articles, actor="import")
+    except InvalidInput as error:
+        fail(f"{file}: {error}")
+    click.echo(f"imported {len(batch.articles)} articles")
+    if batch.ignored_fields:
+        click.echo(f"ignored fields: {', '.join(sorted(batch.ignored_fields))}")
+    report_outcome(app.dispatch(change.event_id))
+    click.echo(f"seconds: {time.perf_counter() - started:.1f}")
+
+
+@main.command()
+@pass_app
+def status(app: App) -> None:
+    """Article and event counts, and the last events with their stage timings."""
+    from pipeline.status import print_status
+
+    print_status(app.services)
+
+
+@main.command()
+@pass_app
+def config(app: App) -> None:
+    """Show the effective settings (secrets masked)."""
+    for name, value in app.settings.masked().items():
+        click.echo(f"{name} = {value}")
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command()
+@pass_app
+def upgrade(app: App) -> None:
+    """Create or upgrade the schema (safe to run from several processes at once)."""
+    db.upgrade(db.make_engine(app.settings.database_url))
+    click.echo("database is at the newest schema")
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--explain", is_flag=True, help="Show the score and shared terms of each one.")
+@pass_app
+def related(app: App, slug: str, explain: bool) -> None:
+    """List an article's "More like this" rail."""
+    slug = _checked_slug(slug)
+    with db.transaction(app.services.sessions) as session:
+        article = session.scalar(select(Article).where(Article.slug == slug))
+        if article is None:
+            fail(f"no article with slug {slug!r}", EXIT_NOT_FOUND)
+        for entry in app.services.related.rail(session, article.id):
+            neighbour = session.get(Article, entry.neighbour_id)
+            assert neighbour is not None
+            line = f"{neighbour.slug}  {neighbour.title}"
+            if explain:
+                line += f"\n    score {entry.score:.3f}  shared: {', '.join(entry.terms)}"
+            click.echo(line)
+
+
+@main.command()
+@click.option("--articles", "count", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--serve", is_flag=True, help="Then serve the site on http://127.0.0.1:PORT.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@pass_app
+def demo(app: App, count: int, serve: bool, port: int) -> None:
+    """Publish a generated sample newsroom through the event path, and optionally serve it."""
+    from pipeline.demo import publish_demo, serve_site
+
+    summary = publish_demo(app.services, app.dispatch, count)
+    click.echo(
+        f"demo: {summary.articles} articles, {summary.written} objects written, "
+        f"{summary.seconds:.1f} s, site in {app.services.storage.describe()}"
+    )
+    if serve:
+        serve_site(app.settings, port)

@@ -1,0 +1,91 @@
+"""Settings read once from the environment (PRESSRUN_*) and passed in explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///pressrun.db"
+DEFAULT_STORAGE_URL = "file://./public"
+
+
+class ConfigError(ValueError):
+    """A setting has a value pressrun cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    storage_url: str = DEFAULT_STORAGE_URL
+    broker_url: str | None = None
+    site_url: str = "http://127.0.0.1:8000"
+    site_name: str = "The Pressrun Daily"
+    page_size: int = 20
+    feed_size: int = 50
+    home_size: int = 30
+    rail_size: int = 10
+    related_size: int = 5
+    related_candidates: int = 20
+    # Recency blends into the related score: weight 0 turns it off, the half-life sets how
+    # fast an older neighbour fades. Mild by default: at most 30% of a score is recency.
+    related_recency_weight: float = 0.3
+    related_recency_half_life_days: float = 90.0
+    s3_endpoint_url: str | None = None
+    cdn_cloudfront_distribution: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = env.get(f"PRESSRUN_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _coerce(field.name, field.type, raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_site_dir(self, site_dir: str | Path) -> Settings:
+        """`--site DIR`: the storage becomes that folder; the database stays where it is."""
+        return replace(self, storage_url=f"file://{Path(site_dir).resolve()}")
+
+    @property
+    def eager(self) -> bool:
+        """No broker configured: tasks run in the calling process."""
+        return not self.broker_url
+
+    def masked(self) -> dict[str, str]:
+        """Effective settings with any password in a URL hidden."""
+        shown = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            shown[field.name] = _mask_url(str(value)) if value is not None else "(unset)"
+        return shown
+
+
+def _coerce(name: str, annotation: object, raw: str) -> object:
+    kind = str(annotation)
+    try:
+        if kind.startswith("int"):
+            number = int(raw)
+            if number < 1:
+                raise ValueError("must be at least 1")
+            return number
+        if kind.startswith("float"):
+            value = float(raw)
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+    except ValueError as error:
+        raise ConfigError(f"PRESSRUN_{name.upper()}={raw!r}: {error}") from None
+    return raw
+
+
+def _mask_url(value: str) -> str:
+    if "://" not in value or "@" not in value:
+        return value
+    scheme, rest = value.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://***@{host}"

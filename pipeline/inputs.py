@@ -1,0 +1,142 @@
+"""Validation of article input from every door (CLI, import, API): one model, one set of rules.
+
+Given slugs, sections and tags are checked, never rewritten: `../x` is an error, not `x`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN
+
+# Path segments the site itself uses: a section (or tag, or slug) with one of these names
+# would collide with the site's own pages.
+RESERVED_NAMES = frozenset({"api", "tags", "feeds", "sitemaps", "fragments", "page", "static"})
+
+
+class InvalidInput(ValueError):
+    """Input that pressrun refuses, with the offending field named."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _slug_rule(value: str) -> str:
+    normalised = value.strip().lower()
+    if not normalised:
+        raise ValueError("must not be empty")
+    if len(normalised) > MAX_SLUG_LENGTH:
+        raise ValueError(f"must be at most {MAX_SLUG_LENGTH} characters")
+    if not SLUG_PATTERN.fullmatch(normalised):
+        raise ValueError(
+            "must be lower-case letters, digits and single hyphens (^[a-z0-9]+(-[a-z0-9]+)*$)"
+        )
+    if normalised in RESERVED_NAMES:
+        raise ValueError(f"{normalised!r} is reserved for the site's own pages")
+    return normalised
+
+
+def _text_rule(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be empty")
+    if "\x00" in stripped:
+        raise ValueError("must not contain NUL characters")
+    return stripped
+
+
+def _iso_datetime_rule(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("must be an ISO-8601 date-time such as 2024-11-26T09:30:00Z") from None
+    # Without an offset a time means UTC: newsroom tools in many zones agree on one clock.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+Slug = Annotated[str, AfterValidator(_slug_rule)]
+Text = Annotated[str, AfterValidator(_text_rule)]
+IsoDateTime = Annotated[str, AfterValidator(_iso_datetime_rule)]
+
+
+class ImageInput(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    url: Annotated[Text, Field(max_length=2000)]
+    alt: str = Field(max_length=500)
+
+    @model_validator(mode="after")
+    def _safe_url(self) -> ImageInput:
+        if not (self.url.startswith(("https://", "http://")) or self.url.startswith("/")):
+            raise ValueError("image url must be http(s) or a root-relative path")
+        return self
+
+
+class ArticleInput(BaseModel):
+    """An article as an editorial tool sends it."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    id: Annotated[Text, Field(max_length=200)] | None = None
+    slug: Slug | None = None
+    title: Annotated[Text, Field(max_length=500)]
+    standfirst: Annotated[str, Field(max_length=2000)] = ""
+    body_html: Text | None = None
+    body: Text | None = None
+    section: Slug
+    tags: Annotated[list[Slug], Field(max_length=50)] = []
+    authors: Annotated[list[Annotated[Text, Field(max_length=200)]], Field(max_length=20)] = []
+    image: ImageInput | None = None
+    published_at: IsoDateTime | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> ArticleInput:
+        if self.body is None and self.body_html is None:
+            raise ValueError("body: give `body` (plain text) or `body_html`")
+        if self.body is not None and self.body_html is not None:
+            raise ValueError("body: give `body` or `body_html`, not both")
+        return self
+
+    @property
+    def published_datetime(self) -> datetime | None:
+        return self.published_at  # type: ignore[return-value]  # converted by its validator
+
+
+ARTICLE_FIELDS = frozenset(ArticleInput.model_fields)
+
+
+def parse_article(data: Any, *, ignore_unknown: bool = False) -> tuple[ArticleInput, list[str]]:
+    """Validate one article; returns it with the unknown fields that were ignored (if allowed)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("article", "must be a JSON object")
+    unknown = sorted(set(data) - ARTICLE_FIELDS)
+    if unknown and ignore_unknown:
+        data = {key: value for key, value in data.items() if key in ARTICLE_FIELDS}
+    try:
+        return ArticleInput.model_validate(data), unknown
+    except ValidationError as error:
+        raise _first_problem(error) from None
+
+
+def _first_problem(error: ValidationError) -> InvalidInput:
+    problem = error.errors()[0]
+    field = ".".join(str(part) for part in problem["loc"]) or "article"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "extra_forbidden":
+        message = "unknown field"
+    if problem["type"] == "missing":
+        message = "is required"
+    if ": " in message and field == "article":
+        field, message = message.split(": ", 1)
+    return InvalidInput(field, message)

@@ -1,0 +1,149 @@
+"""The lists a published article stands in, and their ordered, paged contents.
+
+Every list is ordered newest first by (published_at, id): ties are broken by id so the order
+is total and rendering stays pure. Pages are numbered from the oldest item, so adding an
+article at the top only touches the newest pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from pipeline.models import Article, ArticleStatus, ArticleTag, Section, Tag
+
+
+@dataclass(frozen=True)
+class ListRef:
+    kind: str  # "latest" | "section" | "tag" | "month"
+    value: str = ""
+
+
+LATEST = ListRef("latest")
+
+
+@dataclass(frozen=True)
+class SortKey:
+    published_at: datetime
+    article_id: int
+
+
+def lists_of(section: str, tags: Sequence[str], month: str) -> list[ListRef]:
+    return [
+        LATEST,
+        ListRef("section", section),
+        *(ListRef("tag", tag) for tag in tags),
+        ListRef("month", month),
+    ]
+
+
+def _members(ref: ListRef) -> Select[Any]:
+    query = select(Article).where(Article.status == ArticleStatus.PUBLISHED)
+    if ref.kind == "section":
+        query = query.join(Section).where(Section.slug == ref.value)
+    elif ref.kind == "tag":
+        query = (
+            query.join(ArticleTag, ArticleTag.article_id == Article.id)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+            .where(Tag.slug == ref.value)
+        )
+    elif ref.kind == "month":
+        start, end = _month_bounds(ref.value)
+        query = query.where(Article.published_at >= start, Article.published_at < end)
+    return query
+
+
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=UTC)
+    end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _before(key: SortKey) -> Any:
+    return or_(
+        Article.published_at < key.published_at,
+        and_(Article.published_at == key.published_at, Article.id < key.article_id),
+    )
+
+
+def _after(key: SortKey) -> Any:
+    return or_(
+        Article.published_at > key.published_at,
+        and_(Article.published_at == key.published_at, Article.id > key.article_id),
+    )
+
+
+NEWEST_FIRST = (Article.published_at.desc(), Article.id.desc())
+OLDEST_FIRST = (Article.published_at.asc(), Article.id.asc())
+
+
+def newest(session: Session, ref: ListRef, limit: int) -> list[Article]:
+    return list(session.scalars(_members(ref).order_by(*NEWEST_FIRST).limit(limit)))
+
+
+def count(session: Session, ref: ListRef) -> int:
+    query = _members(ref).with_only_columns(func.count(Article.id))
+    return int(session.execute(query).scalar_one())
+
+
+def position(session: Session, ref: ListRef, key: SortKey) -> int:
+    """How many members come before `key`, counted from the oldest (the key need not be in it)."""
+    query = _members(ref).where(_before(key)).with_only_columns(func.count(Article.id))
+    return int(session.execute(query).scalar_one())
+
+
+def page_count(total: int, page_size: int) -> int:
+    return (total + page_size - 1) // page_size
+
+
+def page_of(position_from_oldest: int, page_size: int) -> int:
+    return position_from_oldest // page_size + 1
+
+
+def page(session: Session, ref: ListRef, number: int, page_size: int) -> list[Article]:
+    """Block `number` (from 1, counted from the oldest), returned newest first."""
+    query = _members(ref).order_by(*OLDEST_FIRST).offset((number - 1) * page_size)
+    return list(reversed(list(session.scalars(query.limit(page_size)))))
+
+
+def before(session: Session, key: SortKey, limit: int) -> list[Article]:
+    """The `limit` articles published just before `key`, newest first (an article's rail)."""
+    query = _members(LATEST).where(_before(key)).order_by(*NEWEST_FIRST).limit(limit)
+    return list(session.scalars(query))
+
+
+def after(session: Session, key: SortKey, limit: int) -> list[Article]:
+    """The `limit` articles published just after `key`: the ones whose rails show it."""
+    query = _members(LATEST).where(_after(key)).order_by(*OLDEST_FIRST).limit(limit)
+    return list(session.scalars(query))
+
+
+def months(session: Session) -> list[tuple[str, datetime]]:
+    """Every month with published articles and its newest update (for the sitemap index)."""
+    month = _month_expression(session)
+    rows = session.execute(
+        select(month, func.max(Article.updated_at))
+        .where(Article.status == ArticleStatus.PUBLISHED)
+        .group_by(month)
+        .order_by(month)
+    )
+    return [(str(name), _as_utc(newest)) for name, newest in rows]
+
+
+def _month_expression(session: Session) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m", Article.published_at)
+    return func.to_char(func.timezone("UTC", Article.published_at), "YYYY-MM")
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    # Aggregates bypass the column type, so SQLite hands back text.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,272 @@
+"""Typed SQLAlchemy 2 models: articles and their taxonomy, the outbox of events, the output manifest
+and the related-article index."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python, whatever the database keeps (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+slug_str = Annotated[str, mapped_column(String(120), unique=True, index=True)]
+when = Annotated[datetime, mapped_column(UTCDateTime())]
+maybe_when = Annotated[datetime | None, mapped_column(UTCDateTime(), nullable=True)]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, dict[str, int]: JSON}
+
+
+class ArticleStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
+    UNPUBLISHED = "unpublished"
+
+
+class EventKind(enum.StrEnum):
+    PUBLISH = "publish"
+    UPDATE = "update"
+    UNPUBLISH = "unpublish"
+    REBUILD = "rebuild"
+
+
+class EventStatus(enum.StrEnum):
+    """Stages an event passes through, in order; `failed` can follow any of them."""
+
+    ACCEPTED = "accepted"
+    DISPATCHED = "dispatched"
+    STARTED = "started"
+    RENDERED = "rendered"
+    LIVE = "live"
+    FAILED = "failed"
+
+
+UNFINISHED = (
+    EventStatus.ACCEPTED,
+    EventStatus.DISPATCHED,
+    EventStatus.STARTED,
+    EventStatus.RENDERED,
+)
+
+
+class Section(Base):
+    __tablename__ = "sections"
+    id: Mapped[intpk]
+    slug: Mapped[slug_str]
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[intpk]
+    slug: Mapped[slug_str]
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class ArticleTag(Base):
+    """Association with the editor's order kept, so tag labels render in a stable order."""
+
+    __tablename__ = "article_tags"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    tag: Mapped[Tag] = relationship(lazy="joined")
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    id: Mapped[intpk]
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[slug_str]
+    title: Mapped[str] = mapped_column(Text)
+    standfirst: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    image_alt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    section_id: Mapped[int] = mapped_column(ForeignKey("sections.id"), index=True)
+    authors: Mapped[list[str]] = mapped_column(default=list)
+    published_at: Mapped[when]
+    updated_at: Mapped[when]
+    created_at: Mapped[when] = mapped_column(default=utcnow)
+    status: Mapped[ArticleStatus] = mapped_column(
+        String(20), default=ArticleStatus.DRAFT, index=True
+    )
+    # Only ever goes up: every accepted change of content or status gets a new version.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    section: Mapped[Section] = relationship(lazy="joined")
+    tag_links: Mapped[list[ArticleTag]] = relationship(
+        order_by=ArticleTag.position, cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (Index("ix_articles_status_published", "status", "published_at", "id"),)
+
+    @property
+    def tags(self) -> list[Tag]:
+        return [link.tag for link in self.tag_links]
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == ArticleStatus.PUBLISHED
+
+
+class Event(Base):
+    """The outbox: written in the same transaction as the change it announces."""
+
+    __tablename__ = "events"
+    id: Mapped[intpk]
+    kind: Mapped[EventKind] = mapped_column(String(20))
+    article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    article_version: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(200))
+    status: Mapped[EventStatus] = mapped_column(String(20), default=EventStatus.ACCEPTED)
+    accepted_at: Mapped[when] = mapped_column(default=utcnow, index=True)
+    dispatched_at: Mapped[maybe_when]
+    started_at: Mapped[maybe_when]
+    rendered_at: Mapped[maybe_when]
+    live_at: Mapped[maybe_when]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Where the article stood before this change, so the planner can take it out of old lists.
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # {"written": [...], "deleted": [...], "unchanged": n}
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_events_status_accepted", "status", "accepted_at"),)
+
+
+class Output(Base):
+    """The manifest: what each storage key holds and what it was built from."""
+
+    __tablename__ = "outputs"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    # The output's spec, so a change can re-plan it from its data keys alone.
+    subject: Mapped[str] = mapped_column(String(400), default="")
+    page: Mapped[int] = mapped_column(Integer, default=0)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    article_versions: Mapped[dict[str, int]] = mapped_column(default=dict)
+    event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[when] = mapped_column(default=utcnow)
+
+
+class OutputDependency(Base):
+    """Surrogate keys: output `output_key` shows data `data_key` (such as `article:42`)."""
+
+    __tablename__ = "output_dependencies"
+    output_key: Mapped[str] = mapped_column(
+        ForeignKey("outputs.key", ondelete="CASCADE"), primary_key=True
+    )
+    data_key: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class Redirect(Base):
+    """A page an article used to live at before it moved (new section, date or slug)."""
+
+    __tablename__ = "redirects"
+    old_key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+
+
+class RelatedDocument(Base):
+    """One indexed article: its vector's norm, and the version the terms were taken from."""
+
+    __tablename__ = "related_documents"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    norm: Mapped[float] = mapped_column(Float)
+    indexed_version: Mapped[int] = mapped_column(Integer)
+    # Every distinct term of the article, so its document frequencies can be taken back out.
+    vocabulary: Mapped[list[str]] = mapped_column(default=list)
+
+
+class RelatedTerm(Base):
+    """Postings of the shared index: term frequency weights per article."""
+
+    __tablename__ = "related_terms"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("related_documents.article_id", ondelete="CASCADE"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(String(160), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_related_terms_term_article", "term", "article_id", "weight"),)
+
+
+class TermFrequency(Base):
+    """Document frequency per term, kept current as articles enter and leave the index."""
+
+    __tablename__ = "term_frequencies"
+    term: Mapped[str] = mapped_column(String(160), primary_key=True)
+    documents: Mapped[int] = mapped_column(Integer)
+
+
+class RelatedRail(Base):
+    """An article's stored "More like this" rail, with why each neighbour is there."""
+
+    __tablename__ = "related_rails"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    neighbour_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    terms: Mapped[list[str]] = mapped_column(default=list)

@@ -1,0 +1,155 @@
+"""From a change to the outputs to re-render: the surrogate keys recorded in the manifest say
+which outputs showed the article; list positions say which pages it enters or leaves.
+
+A spec whose render comes back empty is deleted, so the plan never has to decide between
+"write" and "delete": it only names the outputs whose content may have changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline import lists
+from pipeline.config import Settings
+from pipeline.lists import LATEST, ListRef, SortKey
+from pipeline.models import Article, ArticleStatus, Output, OutputDependency, Redirect, Section, Tag
+from pipeline.outputs import Kind, OutputSpec, month_of
+from pipeline.render import key_of
+
+LATEST_OUTPUTS = frozenset(
+    OutputSpec(kind)
+    for kind in (Kind.HOME, Kind.FEED_LATEST, Kind.FRAGMENT_LATEST, Kind.API_LATEST)
+)
+FURNITURE = frozenset(OutputSpec(kind) for kind in (Kind.NOT_FOUND, Kind.STYLESHEET))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an article stands (or stood) in the site's lists."""
+
+    section: str
+    tags: tuple[str, ...]
+    sort_key: SortKey
+
+    @property
+    def lists(self) -> list[ListRef]:
+        return lists.lists_of(self.section, self.tags, month_of(self.sort_key.published_at))
+
+
+def placement_now(article: Article) -> Placement:
+    return Placement(
+        article.section.slug,
+        tuple(tag.slug for tag in article.tags),
+        SortKey(article.published_at, article.id),
+    )
+
+
+def placement_before(article_id: int, previous: dict[str, Any]) -> Placement:
+    return Placement(
+        previous["section"],
+        tuple(previous["tags"]),
+        SortKey(datetime.fromisoformat(previous["published_at"]), article_id),
+    )
+
+
+def plan_change(
+    session: Session,
+    settings: Settings,
+    article: Article,
+    previous: dict[str, Any] | None,
+    changed_rails: set[int],
+) -> set[OutputSpec]:
+    specs: set[OutputSpec] = set(FURNITURE)
+    specs.add(OutputSpec(Kind.ARTICLE, key_of(article)))
+    if previous is not None:
+        specs.add(OutputSpec(Kind.ARTICLE, previous["key"]))
+    specs |= outputs_showing(session, [f"article:{article.id}"])
+    specs |= redirects_to(session, article.id)
+    placements = []
+    if previous is not None and previous["status"] == ArticleStatus.PUBLISHED:
+        placements.append(placement_before(article.id, previous))
+    if article.is_live:
+        placements.append(placement_now(article))
+    for placement in placements:
+        for ref in placement.lists:
+            specs |= list_outputs(session, settings, ref, placement.sort_key)
+        # Articles published just after it carry it in their "Latest articles" rail.
+        following = lists.after(session, placement.sort_key, settings.rail_size)
+        specs |= {OutputSpec(Kind.ARTICLE, key_of(item)) for item in following}
+    specs |= article_pages(session, changed_rails)
+    return specs
+
+
+def list_outputs(
+    session: Session, settings: Settings, ref: ListRef, sort_key: SortKey
+) -> set[OutputSpec]:
+    """The outputs of one list that an article entering or leaving at `sort_key` can change."""
+    if ref == LATEST:
+        return set(LATEST_OUTPUTS)
+    if ref.kind == "month":
+        return {OutputSpec(Kind.SITEMAP_MONTH, ref.value), OutputSpec(Kind.SITEMAP_INDEX)}
+    head, paged = (
+        (Kind.SECTION, Kind.SECTION_PAGE) if ref.kind == "section" else (Kind.TAG, Kind.TAG_PAGE)
+    )
+    specs = {OutputSpec(head, ref.value)}
+    if ref.kind == "section":
+        specs.add(OutputSpec(Kind.FEED_SECTION, ref.value))
+    size = settings.page_size
+    first = lists.page_of(lists.position(session, ref, sort_key), size)
+    # Items after the change point shift by one; the page before it links to the next one,
+    # and one page past the end may have just emptied.
+    last = lists.page_count(lists.count(session, ref), size) + 1
+    specs |= {OutputSpec(paged, ref.value, number) for number in range(max(1, first - 1), last + 1)}
+    return specs
+
+
+def outputs_showing(session: Session, data_keys: list[str]) -> set[OutputSpec]:
+    rows = session.execute(
+        select(Output.kind, Output.subject, Output.page)
+        .join(OutputDependency, OutputDependency.output_key == Output.key)
+        .where(OutputDependency.data_key.in_(data_keys))
+    )
+    return {OutputSpec(Kind(kind), subject, page) for kind, subject, page in rows}
+
+
+def redirects_to(session: Session, article_id: int) -> set[OutputSpec]:
+    keys = session.scalars(select(Redirect.old_key).where(Redirect.article_id == article_id))
+    return {OutputSpec(Kind.ARTICLE, key) for key in keys}
+
+
+def article_pages(session: Session, article_ids: set[int]) -> set[OutputSpec]:
+    if not article_ids:
+        return set()
+    articles = session.scalars(select(Article).where(Article.id.in_(sorted(article_ids))))
+    return {OutputSpec(Kind.ARTICLE, key_of(article)) for article in articles if article.is_live}
+
+
+def plan_everything(session: Session, settings: Settings) -> set[OutputSpec]:
+    """Every output the site should have now (a full rebuild), plus what the manifest holds,
+    so outputs that should no longer exist are deleted."""
+    specs: set[OutputSpec] = set(FURNITURE) | set(LATEST_OUTPUTS)
+    specs.add(OutputSpec(Kind.SITEMAP_INDEX))
+    live = session.scalars(select(Article).where(Article.status == ArticleStatus.PUBLISHED))
+    specs |= {OutputSpec(Kind.ARTICLE, key_of(article)) for article in live}
+    specs |= {OutputSpec(Kind.ARTICLE, key) for key in session.scalars(select(Redirect.old_key))}
+    for month, _ in lists.months(session):
+        specs.add(OutputSpec(Kind.SITEMAP_MONTH, month))
+    for model, head, paged in (
+        (Section, Kind.SECTION, Kind.SECTION_PAGE),
+        (Tag, Kind.TAG, Kind.TAG_PAGE),
+    ):
+        for slug in session.scalars(select(model.slug)):
+            ref = ListRef("section" if model is Section else "tag", slug)
+            pages = lists.page_count(lists.count(session, ref), settings.page_size)
+            specs.add(OutputSpec(head, slug))
+            specs |= {OutputSpec(paged, slug, number) for number in range(1, pages + 1)}
+            if model is Section:
+                specs.add(OutputSpec(Kind.FEED_SECTION, slug))
+    manifest = session.execute(select(Output.kind, Output.subject, Output.page))
+    specs |= {OutputSpec(Kind(kind), subject, page) for kind, subject, page in manifest}
+    return specs

@@ -1,0 +1,315 @@
+""" "More like this": TF-IDF cosine over title, body and tags, with the index in the database.
+
+The index is shared by every worker through the database: postings (article, term, weight),
+document frequencies kept current on every publish and unpublish, and each article's norm.
+No process holds the archive in memory; a query reads only the postings of one article's
+most telling terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from pipeline.config import Settings
+from pipeline.models import (
+    Article,
+    ArticleStatus,
+    RelatedDocument,
+    RelatedRail,
+    RelatedTerm,
+    TermFrequency,
+)
+from pipeline.sanitize import html_to_text
+from pipeline.text import term_counts
+from pipeline.upsert import increment_counts
+
+# Postings kept per article: its strongest terms carry nearly all of its cosine mass.
+STORED_TERMS = 120
+# Terms a query reads postings for, strongest first.
+QUERY_TERMS = 48
+EXPLAIN_TERMS = 3
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    article_id: int
+    score: float
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class RailEntry:
+    neighbour_id: int
+    score: float
+    terms: list[str]
+
+
+class RelatedIndex:
+    def __init__(self, settings: Settings) -> None:
+        self.size = settings.related_size
+        self.candidates = settings.related_candidates
+        self.recency_weight = settings.related_recency_weight
+        self.half_life_days = settings.related_recency_half_life_days
+
+    # -- the index -------------------------------------------------------------------------
+
+    def index(self, session: Session, article: Article) -> None:
+        """Put an article's current text in the index (a no-op when this version is in)."""
+        self.index_many(session, [article])
+
+    def index_many(self, session: Session, articles: list[Article]) -> None:
+        """Index several articles at once: document frequencies are counted for all of them
+        before any weight is computed, so a bulk load gets the same norms as a slow one."""
+        documents = {
+            document.article_id: document
+            for document in session.scalars(
+                select(RelatedDocument).where(
+                    RelatedDocument.article_id.in_([article.id for article in articles])
+                )
+            )
+        }
+        stale = [
+            article
+            for article in articles
+            if article.id not in documents
+            or documents[article.id].indexed_version != article.version
+        ]
+        for article in stale:
+            if article.id in documents:
+                self.remove(session, article.id)
+        bags = {article.id: _bag(article) for article in stale}
+        frequency_deltas: Counter[str] = Counter()
+        for bag in bags.values():
+            frequency_deltas.update(bag.keys())
+        increment_counts(session, dict(frequency_deltas))
+        idf = self._idf(session, list(frequency_deltas), pending=len(stale))
+        for article in stale:
+            self._store(session, article, bags[article.id], idf)
+        session.flush()
+
+    def _store(
+        self, session: Session, article: Article, bag: Counter[str], idf: dict[str, float]
+    ) -> None:
+        weighted = {term: (1 + math.log(count)) * idf[term] for term, count in bag.items()}
+        kept = sorted(weighted, key=lambda term: (-weighted[term], term))[:STORED_TERMS]
+        norm = math.sqrt(sum(weighted[term] ** 2 for term in kept)) or 1.0
+        session.add(
+            RelatedDocument(
+                article_id=article.id,
+                norm=norm,
+                indexed_version=article.version,
+                vocabulary=sorted(bag),
+            )
+        )
+        session.flush()
+        session.add_all(
+            RelatedTerm(article_id=article.id, term=term, weight=1 + math.log(bag[term]))
+            for term in kept
+        )
+
+    def remove(self, session: Session, article_id: int) -> None:
+        document = session.get(RelatedDocument, article_id)
+        if document is None:
+            return
+        increment_counts(session, dict.fromkeys(document.vocabulary, -1))
+        session.execute(delete(RelatedTerm).where(RelatedTerm.article_id == article_id))
+        session.delete(document)
+        session.flush()
+
+    def rebuild(self, session: Session) -> None:
+        """Bring the whole index and every rail in line with the published articles."""
+        live = list(
+            session.scalars(select(Article).where(Article.status == ArticleStatus.PUBLISHED))
+        )
+        live_ids = {article.id for article in live}
+        for indexed in list(session.scalars(select(RelatedDocument.article_id))):
+            if indexed not in live_ids:
+                self.remove(session, indexed)
+        session.execute(delete(RelatedRail).where(RelatedRail.article_id.not_in(live_ids)))
+        self.index_many(session, live)
+        for article in live:
+            self.refresh_rail(session, article.id)
+
+    def _idf(self, session: Session, terms: list[str], pending: int = 0) -> dict[str, float]:
+        """Smoothed inverse document frequency; `pending` counts documents about to be added."""
+        total = (session.scalar(select(func.count()).select_from(RelatedDocument)) or 0) + pending
+        frequencies: dict[str, int] = {}
+        for start in range(0, len(terms), 500):
+            frequencies.update(
+                session.execute(
+                    select(TermFrequency.term, TermFrequency.documents).where(
+                        TermFrequency.term.in_(terms[start : start + 500])
+                    )
+                ).all()
+            )
+        return {term: math.log((1 + total) / (1 + frequencies.get(term, 0))) + 1 for term in terms}
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def neighbours(self, session: Session, article_id: int, limit: int) -> list[Neighbour]:
+        """The articles most like this one, best first (ties by id)."""
+        document = session.get(RelatedDocument, article_id)
+        if document is None:
+            return []
+        query_weights = self._query_weights(session, article_id)
+        if not query_weights:
+            return []
+        # Over-fetch by cosine alone, then blend in recency on the short list.
+        fetch = max(limit * 4, 40)
+        dot = func.sum(RelatedTerm.weight * case(query_weights, value=RelatedTerm.term))
+        rows = session.execute(
+            select(RelatedTerm.article_id, dot / RelatedDocument.norm, Article.published_at)
+            .join(RelatedDocument, RelatedDocument.article_id == RelatedTerm.article_id)
+            .join(Article, Article.id == RelatedTerm.article_id)
+            .where(RelatedTerm.term.in_(list(query_weights)), RelatedTerm.article_id != article_id)
+            .group_by(RelatedTerm.article_id, RelatedDocument.norm, Article.published_at)
+            .order_by((dot / RelatedDocument.norm).desc(), RelatedTerm.article_id)
+            .limit(fetch)
+        ).all()
+        own = session.get(Article, article_id)
+        assert own is not None
+        scored = [
+            Neighbour(
+                other_id,
+                float(score) / document.norm * self._recency(own.published_at, published_at),
+                published_at,
+            )
+            for other_id, score, published_at in rows
+        ]
+        scored.sort(key=lambda neighbour: (-round(neighbour.score, 9), neighbour.article_id))
+        return scored[:limit]
+
+    def _query_weights(self, session: Session, article_id: int) -> dict[str, float]:
+        rows = session.execute(
+            select(RelatedTerm.term, RelatedTerm.weight).where(RelatedTerm.article_id == article_id)
+        ).all()
+        weights = dict(rows)
+        idf = self._idf(session, list(weights))
+        strongest = sorted(weights, key=lambda term: (-weights[term] * idf[term], term))
+        return {term: weights[term] * idf[term] ** 2 for term in strongest[:QUERY_TERMS]}
+
+    def _recency(self, first: datetime, second: datetime) -> float:
+        if self.recency_weight <= 0:
+            return 1.0
+        days = abs((first - second).total_seconds()) / 86400
+        fade = 0.5 ** (days / self.half_life_days) if self.half_life_days > 0 else 1.0
+        return (1 - self.recency_weight) + self.recency_weight * fade
+
+    def explain(
+        self,
+        session: Session,
+        article_id: int,
+        other_id: int,
+        query_weights: dict[str, float] | None = None,
+    ) -> list[str]:
+        """The terms that contribute most to the pair's score, strongest first."""
+        if query_weights is None:
+            query_weights = self._query_weights(session, article_id)
+        rows = session.execute(
+            select(RelatedTerm.term, RelatedTerm.weight).where(
+                RelatedTerm.article_id == other_id, RelatedTerm.term.in_(list(query_weights))
+            )
+        ).all()
+        contributions = {term: weight * query_weights[term] for term, weight in rows}
+        ranked = sorted(contributions, key=lambda term: (-contributions[term], term))
+        return ranked[:EXPLAIN_TERMS]
+
+    # -- rails -----------------------------------------------------------------------------
+
+    def rail(self, session: Session, article_id: int) -> list[RailEntry]:
+        rows = session.scalars(
+            select(RelatedRail)
+            .where(RelatedRail.article_id == article_id)
+            .order_by(RelatedRail.rank)
+        )
+        return [RailEntry(row.neighbour_id, row.score, list(row.terms)) for row in rows]
+
+    def refresh_rail(self, session: Session, article_id: int) -> bool:
+        """Recompute one article's stored rail; True when its neighbours changed."""
+        best = self.neighbours(session, article_id, self.size)
+        weights = self._query_weights(session, article_id) if best else {}
+        entries = [
+            RailEntry(
+                n.article_id, n.score, self.explain(session, article_id, n.article_id, weights)
+            )
+            for n in best
+        ]
+        current = self.rail(session, article_id)
+        if [entry.neighbour_id for entry in current] == [entry.neighbour_id for entry in entries]:
+            for rank, fresh in enumerate(entries):
+                self._rescore(session, article_id, rank, fresh)
+            return False
+        session.execute(delete(RelatedRail).where(RelatedRail.article_id == article_id))
+        session.add_all(
+            RelatedRail(
+                article_id=article_id,
+                rank=rank,
+                neighbour_id=entry.neighbour_id,
+                score=entry.score,
+                terms=entry.terms,
+            )
+            for rank, entry in enumerate(entries)
+        )
+        session.flush()
+        return True
+
+    def _rescore(self, session: Session, article_id: int, rank: int, entry: RailEntry) -> None:
+        session.execute(
+            update(RelatedRail)
+            .where(RelatedRail.article_id == article_id, RelatedRail.rank == rank)
+            .values(score=entry.score, terms=entry.terms)
+        )
+
+    def holders(self, session: Session, article_id: int) -> list[int]:
+        """Articles whose stored rail shows this one."""
+        return list(
+            session.scalars(
+                select(RelatedRail.article_id)
+                .where(RelatedRail.neighbour_id == article_id)
+                .order_by(RelatedRail.article_id)
+            )
+        )
+
+    def apply_change(self, session: Session, article: Article) -> set[int]:
+        """Bring the index and every affected rail up to date; returns the rails that changed.
+
+        A live article gets its own rail, and the existing articles among its top candidates
+        for which it now beats their weakest neighbour get new rails (reverse update, bounded
+        by `related_candidates`). An article that left the site leaves every rail it stood in.
+        """
+        holders = set(self.holders(session, article.id))
+        changed: set[int] = set()
+        if not article.is_live:
+            self.remove(session, article.id)
+            session.execute(delete(RelatedRail).where(RelatedRail.article_id == article.id))
+        else:
+            self.index(session, article)
+            if self.refresh_rail(session, article.id):
+                changed.add(article.id)
+            holders |= self._displaced(session, article.id)
+        for holder in sorted(holders - {article.id}):
+            if self.refresh_rail(session, holder):
+                changed.add(holder)
+        return changed
+
+    def _displaced(self, session: Session, article_id: int) -> set[int]:
+        """Candidates whose rail this article now belongs in."""
+        entered = set()
+        for candidate in self.neighbours(session, article_id, self.candidates):
+            rail = self.rail(session, candidate.article_id)
+            weakest = min((entry.score for entry in rail), default=0.0)
+            if len(rail) < self.size or candidate.score > weakest:
+                entered.add(candidate.article_id)
+        return entered
+
+
+def _bag(article: Article) -> Counter[str]:
+    return term_counts(
+        article.title, html_to_text(article.body_html), [tag.slug for tag in article.tags]
+    )

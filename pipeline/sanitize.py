@@ -1,0 +1,80 @@
+"""Article HTML allow-list, plain-text conversion and slugs."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+from slugify import slugify
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_SLUG_LENGTH = 120
+
+ALLOWED_TAGS = {
+    "p", "br", "h2", "h3", "h4", "blockquote", "ul", "ol", "li", "strong", "em", "b", "i",
+    "a", "figure", "figcaption", "img", "code", "pre", "hr", "sub", "sup", "table", "thead",
+    "tbody", "tr", "th", "td", "caption", "cite", "q", "abbr", "time", "small", "mark",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+    "th": {"scope", "colspan", "rowspan"},
+    "td": {"colspan", "rowspan"},
+    "blockquote": {"cite"},
+}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def clean_html(fragment: str) -> str:
+    """Keep the markup an article body needs; drop scripts, handlers and unsafe URLs."""
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener",
+        strip_comments=True,
+    ).strip()
+
+
+def text_to_html(text: str) -> str:
+    """Plain text to paragraphs: blank lines split paragraphs, single newlines become breaks."""
+    paragraphs = [part.strip() for part in re.split(r"\n\s*\n", text.strip()) if part.strip()]
+    rendered = []
+    for paragraph in paragraphs:
+        lines = [html.escape(line.strip(), quote=False) for line in paragraph.splitlines()]
+        rendered.append("<p>" + "<br>".join(line for line in lines if line) + "</p>")
+    return "\n".join(rendered)
+
+
+def html_to_text(fragment: str) -> str:
+    """Visible text of an HTML fragment, whitespace folded (for teasers and the related index)."""
+    stripped = nh3.clean(fragment.replace("<", " <"), tags=set(), attributes={})
+    return " ".join(html.unescape(stripped).split())
+
+
+def teaser(fragment: str, limit: int = 140) -> str:
+    """One line of the body, cut on a word boundary, always ending in an ellipsis."""
+    text = html_to_text(fragment)
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0]
+    return text.rstrip(" .,;:-\u2013\u2014") + "…"
+
+
+def derive_slug(title: str) -> str:
+    """A URL slug from a headline, transliterating non-ASCII ("Zürich" -> "zurich")."""
+    slug = slugify(title, max_length=80, word_boundary=True, save_order=True)
+    return slug or "article"
+
+
+def is_valid_slug(value: str) -> bool:
+    return len(value) <= MAX_SLUG_LENGTH and SLUG_PATTERN.fullmatch(value) is not None
+
+
+def display_name(slug: str) -> str:
+    """How a section or tag slug reads in the page ("climate-change" -> "Climate change")."""
+    words = slug.replace("-", " ")
+    return words[:1].upper() + words[1:]

@@ -1,0 +1,42 @@
+"""The domain's services built once from settings: database, storage, renderer, index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from pipeline.build import Publisher
+from pipeline.config import Settings
+from pipeline.db import SessionFactory, make_engine, make_session_factory, upgrade
+from pipeline.related import RelatedIndex
+from pipeline.render import Renderer
+from pipeline.storage import Storage, open_storage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: SessionFactory
+    storage: Storage
+    renderer: Renderer
+    publisher: Publisher
+    related: RelatedIndex
+
+
+def create_services(settings: Settings, *, migrate: bool = True) -> Services:
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    storage = open_storage(settings)
+    renderer = Renderer(settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        storage=storage,
+        renderer=renderer,
+        publisher=Publisher(renderer, storage),
+        related=RelatedIndex(settings),
+    )

@@ -1,0 +1,59 @@
+"""`pressrun status`: counts and the last events with their stage timings."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.db import transaction
+from pipeline.models import Article, Event
+from pipeline.services import Services
+
+STAGES = ("dispatched", "started", "rendered", "live")
+
+
+def print_status(services: Services, limit: int = 15) -> None:
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    with transaction(services.sessions) as session:
+        article_counts = _grouped(session, Article.status)
+        event_counts = _grouped(session, Event.status)
+        recent = list(session.scalars(select(Event).order_by(Event.id.desc()).limit(limit)))
+    console.print(f"storage: {services.storage.describe()}")
+    console.print("articles: " + _counts(article_counts))
+    console.print("events:   " + _counts(event_counts))
+    table = Table(title="Last events (milliseconds after accepted)")
+    for column in ("id", "kind", "article", "version", "status", "accepted", *STAGES, "error"):
+        table.add_column(column)
+    for event in recent:
+        table.add_row(
+            str(event.id),
+            event.kind,
+            str(event.article_id or "-"),
+            str(event.article_version),
+            event.status,
+            f"{event.accepted_at:%Y-%m-%d %H:%M:%S}",
+            *(_after(event.accepted_at, getattr(event, f"{stage}_at")) for stage in STAGES),
+            (event.error or "")[:80],
+        )
+    console.print(table)
+
+
+def _grouped(session: Session, column: Any) -> dict[str, int]:
+    rows = session.execute(select(column, func.count()).group_by(column))
+    return {str(value): int(number) for value, number in rows}
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {number}" for name, number in sorted(counts.items())) or "none"
+
+
+def _after(start: datetime, moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return f"{(moment - start).total_seconds() * 1000:.0f}"

@@ -1,0 +1,66 @@
+"""Where outputs go: a small protocol with a local-folder twin and an S3 twin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlparse
+
+from pipeline.config import ConfigError, Settings
+
+
+class StorageError(RuntimeError):
+    """The store refused or failed an operation (after the adapter's own retries)."""
+
+
+class UnsafeKey(ValueError):
+    """A key that would escape the site's root."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    body: bytes
+    content_type: str
+    cache_control: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class Storage(Protocol):
+    def put(self, item: StoredObject) -> None: ...
+
+    def delete(self, keys: Iterable[str]) -> None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def keys(self) -> Iterable[str]:
+        """Every key under the site's root (reconcile only: never on the publish path)."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+def check_key(key: str) -> str:
+    """Reject keys that are absolute, climb out, or hide control characters."""
+    parts = key.split("/")
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or any(part in ("", ".", "..") for part in parts)
+        or any(ord(char) < 32 for char in key)
+    ):
+        raise UnsafeKey(f"unsafe storage key {key!r}")
+    return key
+
+
+def open_storage(settings: Settings) -> Storage:
+    url = urlparse(settings.storage_url)
+    if url.scheme == "file":
+        from pipeline.storage.local import LocalStorage
+
+        return LocalStorage.from_url(settings.storage_url)
+    raise ConfigError(
+        f"PRESSRUN_STORAGE_URL={settings.storage_url!r}: use file:///path or s3://bucket/prefix"
+    )

@@ -1,0 +1,103 @@
+"""Shared fixtures: each test gets its own SQLite file and site folder (the embedded default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from pipeline import articles
+from pipeline.config import Settings
+from pipeline.db import transaction
+from pipeline.events import Outcome, dispatch_event
+from pipeline.inputs import parse_article
+from pipeline.models import Article
+from pipeline.render import key_of
+from pipeline.services import Services, create_services
+from workers.app import CeleryDispatcher, create_app
+
+SITE_URL = "https://news.example.com"
+_clock = count()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'pressrun.db'}",
+        storage_url=f"file://{tmp_path / 'site'}",
+        site_url=SITE_URL,
+        site_name="The Test Gazette",
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = create_services(settings)
+    yield built
+    built.engine.dispose()
+
+
+def article_data(**overrides: Any) -> dict[str, Any]:
+    """A valid article; each call is published a minute after the previous one."""
+    number = next(_clock)
+    data: dict[str, Any] = {
+        "slug": f"story-{number}",
+        "title": f"Story number {number}",
+        "standfirst": "A standfirst that sums the story up.",
+        "body": "First paragraph of the story.\n\nSecond paragraph, with more detail.",
+        "section": "politics",
+        "tags": ["elections"],
+        "authors": ["Ann Writer"],
+        "published_at": (
+            datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=number)
+        ).isoformat(),
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+class Newsroom:
+    """Drives the domain the way the CLI does: one transaction per change, then dispatch."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        app = create_app(services.settings, lambda: services)
+        self.dispatcher = CeleryDispatcher(app)
+
+    def publish(self, **overrides: Any) -> Outcome:
+        data, _ = parse_article(article_data(**overrides))
+        with transaction(self.services.sessions) as session:
+            change = articles.publish(session, data, actor="test")
+        return dispatch_event(self.services, self.dispatcher, change.event_id)
+
+    def unpublish(self, slug: str) -> Outcome:
+        with transaction(self.services.sessions) as session:
+            change = articles.unpublish(session, slug, actor="test")
+        return dispatch_event(self.services, self.dispatcher, change.event_id)
+
+    def rebuild(self) -> Outcome:
+        with transaction(self.services.sessions) as session:
+            change = articles.request_rebuild(session, actor="test")
+        return dispatch_event(self.services, self.dispatcher, change.event_id)
+
+    def key(self, slug: str) -> str:
+        with transaction(self.services.sessions) as session:
+            article = session.scalars(select(Article).where(Article.slug == slug)).one()
+            return key_of(article)
+
+    def read(self, key: str) -> str | None:
+        body = self.services.storage.get(key)
+        return body.decode("utf-8") if body is not None else None
+
+    def keys(self) -> set[str]:
+        return set(self.services.storage.keys())
+
+
+@pytest.fixture
+def newsroom(services: Services) -> Newsroom:
+    return Newsroom(services)
