@@ -23,6 +23,7 @@ from workers.app import CeleryDispatcher, create_app
 
 SITE_URL = "https://news.example.com"
 _clock = count()
+_first_seen: dict[str, int] = {}
 
 
 @pytest.fixture
@@ -43,19 +44,20 @@ def services(settings: Settings) -> Iterator[Services]:
 
 
 def article_data(**overrides: Any) -> dict[str, Any]:
-    """A valid article; each call is published a minute after the previous one."""
+    """A valid article. A new slug is published a minute after the previous one; publishing
+    a slug again keeps its date unless the test gives one."""
     number = next(_clock)
+    slug = overrides.get("slug") or f"story-{number}"
+    minute = _first_seen.setdefault(slug, number)
     data: dict[str, Any] = {
-        "slug": f"story-{number}",
+        "slug": slug,
         "title": f"Story number {number}",
         "standfirst": "A standfirst that sums the story up.",
         "body": "First paragraph of the story.\n\nSecond paragraph, with more detail.",
         "section": "politics",
         "tags": ["elections"],
         "authors": ["Ann Writer"],
-        "published_at": (
-            datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=number)
-        ).isoformat(),
+        "published_at": (datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)).isoformat(),
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}

@@ -1,0 +1,133 @@
+"""The planner's decisions: which outputs a publish, update, retitle and unpublish touch."""
+
+from __future__ import annotations
+
+from tests.conftest import Newsroom
+
+
+def written(outcome: object) -> set[str]:
+    report = outcome.report  # type: ignore[attr-defined]
+    assert report is not None
+    return set(report.written)
+
+
+def deleted(outcome: object) -> set[str]:
+    report = outcome.report  # type: ignore[attr-defined]
+    assert report is not None
+    return set(report.deleted)
+
+
+def test_first_publish_builds_every_kind_of_output(newsroom: Newsroom) -> None:
+    outcome = newsroom.publish(slug="first", section="world", tags=["trade", "europe"])
+    key = newsroom.key("first")
+    assert written(outcome) == {
+        key,
+        "index.html",
+        "feeds/latest.xml",
+        "fragments/latest.html",
+        "api/latest.json",
+        "world/index.html",
+        "world/page/1/index.html",
+        "world/feed.xml",
+        "tags/trade/index.html",
+        "tags/trade/page/1/index.html",
+        "tags/europe/index.html",
+        "tags/europe/page/1/index.html",
+        "sitemaps/2024-01.xml",
+        "sitemap.xml",
+        "404.html",
+        "static/style.css",
+    }
+
+
+def test_publish_touches_only_its_own_lists(newsroom: Newsroom) -> None:
+    newsroom.publish(
+        slug="sport-story",
+        title="Striker scores twice",
+        body="The striker scored twice in the derby.",
+        section="sport",
+        tags=["football"],
+    )
+    outcome = newsroom.publish(
+        slug="politics-story",
+        title="Parliament passes budget",
+        body="Members of parliament passed the budget bill.",
+        section="politics",
+        tags=["elections"],
+    )
+    changed = written(outcome)
+    assert not any(key.startswith(("sport/", "tags/football/")) for key in changed)
+    # The older sport article's page is not rewritten: its rail holds only older articles.
+    assert newsroom.key("sport-story") not in changed
+
+
+def test_a_new_article_rewrites_only_the_newest_pages_of_a_long_list(newsroom: Newsroom) -> None:
+    size = newsroom.services.settings.page_size
+    for number in range(2 * size + 3):
+        newsroom.publish(slug=f"filler-{number}", section="business", tags=["markets"])
+    outcome = newsroom.publish(slug="newest", section="business", tags=["markets"])
+    pages = {key for key in written(outcome) if "/page/" in key}
+    # 2*size+4 articles: pages 1 and 2 are full and untouched, page 3 gains the article.
+    assert pages == {"business/page/3/index.html", "tags/markets/page/3/index.html"}
+
+
+def test_update_rerenders_the_page_and_the_lists_that_show_it(newsroom: Newsroom) -> None:
+    newsroom.publish(
+        slug="older",
+        title="Orchestra tours abroad",
+        body="The orchestra begins its autumn tour.",
+        section="culture",
+        tags=["music"],
+    )
+    newsroom.publish(slug="changing", title="Before the correction")
+    newsroom.publish(slug="later", title="A later story")
+    outcome = newsroom.publish(slug="changing", title="After the correction")
+    changed = written(outcome)
+    # The retitled article's page, the lists that show it, and the later article whose
+    # "Latest articles" rail shows its headline.
+    assert newsroom.key("changing") in changed
+    assert newsroom.key("later") in changed
+    assert {"index.html", "politics/index.html", "feeds/latest.xml"} <= changed
+    # Nothing shows the unrelated older article's neighbour: its page stays as it was.
+    assert newsroom.key("older") not in changed
+    for key in newsroom.keys():
+        assert "Before the correction" not in (newsroom.read(key) or ""), key
+    later_page = newsroom.read(newsroom.key("later")) or ""
+    assert "After the correction" in later_page
+    assert "Before the correction" not in later_page
+
+
+def test_unpublish_deletes_the_page_and_empties_lists(newsroom: Newsroom) -> None:
+    newsroom.publish(slug="keeper", section="politics", tags=["elections"])
+    newsroom.publish(slug="goner", section="science", tags=["space"])
+    key = newsroom.key("goner")
+    outcome = newsroom.unpublish("goner")
+    assert key in deleted(outcome)
+    assert {
+        "science/index.html",
+        "science/page/1/index.html",
+        "science/feed.xml",
+        "tags/space/index.html",
+        "tags/space/page/1/index.html",
+    } <= deleted(outcome)
+    assert "index.html" in written(outcome)
+    for stored in newsroom.keys():
+        assert "goner" not in (newsroom.read(stored) or ""), stored
+        assert "goner" not in stored
+
+
+def test_moving_an_article_leaves_a_redirect(newsroom: Newsroom) -> None:
+    newsroom.publish(slug="mover", section="politics")
+    old_key = newsroom.key("mover")
+    outcome = newsroom.publish(slug="mover", section="world")
+    new_key = newsroom.key("mover")
+    assert new_key != old_key
+    assert {new_key, old_key} <= written(outcome)
+    redirect = newsroom.read(old_key) or ""
+    assert 'http-equiv="refresh"' in redirect
+    assert "/" + new_key.removesuffix("index.html") in redirect
+    assert "politics/index.html" in deleted(outcome)  # the section emptied
+    # Unpublishing it takes the redirect down too: the slug is gone from the site.
+    newsroom.unpublish("mover")
+    assert newsroom.read(old_key) is None
+    assert newsroom.read(new_key) is None

@@ -1,0 +1,119 @@
+""" "More like this": content-based scoring and reverse updates on a small corpus."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pipeline.db import transaction
+from pipeline.models import Article
+from tests.conftest import Newsroom
+
+TOPICS = {
+    "volcano": ("Volcano erupts near village", "Lava and ash from the volcano forced the village "
+                "to evacuate. Geologists watched the crater and the lava flow."),
+    "football": ("Striker scores in cup final", "The striker scored twice as the club won the cup "
+                 "final. The goalkeeper saved a penalty before the striker's goal."),
+    "chips": ("Chipmaker unveils faster processor", "The chipmaker said its processor uses "
+              "smaller transistors. Semiconductor factories will build the processor."),
+}  # fmt: skip
+
+
+def publish_topic(newsroom: Newsroom, slug: str, topic: str, extra: str = "") -> None:
+    title, body = TOPICS[topic]
+    newsroom.publish(
+        slug=slug,
+        title=f"{title} {extra}".strip(),
+        body=f"{body} {extra}",
+        tags=[],
+        section="world",
+    )
+
+
+def rail(newsroom: Newsroom, slug: str) -> list[str]:
+    with transaction(newsroom.services.sessions) as session:
+        article = session.scalars(select(Article).where(Article.slug == slug)).one()
+        return [
+            related.slug
+            for related in newsroom.services.renderer.related_articles(session, article.id)
+        ]
+
+
+def rail_on_page(newsroom: Newsroom, slug: str) -> list[str]:
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup(newsroom.read(newsroom.key(slug)) or "", "html5lib")
+    return [a["href"].rstrip("/").split("/")[-1] for a in page.select("#related-rail li a")]
+
+
+def test_related_articles_share_content_not_just_section(newsroom: Newsroom) -> None:
+    for number in range(3):
+        for topic in TOPICS:
+            publish_topic(newsroom, f"{topic}-{number}", topic, extra=f"update {number}")
+    for topic in TOPICS:
+        neighbours = rail(newsroom, f"{topic}-0")
+        assert set(neighbours[:2]) == {f"{topic}-1", f"{topic}-2"}, neighbours
+        assert rail_on_page(newsroom, f"{topic}-0") == neighbours
+
+
+def test_a_new_article_enters_an_old_articles_rail(newsroom: Newsroom) -> None:
+    publish_topic(newsroom, "volcano-old", "volcano")
+    publish_topic(newsroom, "football-old", "football")
+    assert "volcano-new" not in rail_on_page(newsroom, "volcano-old")
+    old_key = newsroom.key("volcano-old")
+    outcome = newsroom.publish(
+        slug="volcano-new",
+        title="Volcano lava reaches village",
+        body="Lava from the volcano crater reached the village as geologists watched.",
+        section="world",
+        tags=[],
+    )
+    assert outcome.report is not None
+    assert old_key in outcome.report.written  # reverse update: the old page got a new rail
+    assert rail_on_page(newsroom, "volcano-old")[0] == "volcano-new"
+
+
+def test_an_unpublished_article_leaves_every_rail(newsroom: Newsroom) -> None:
+    for number in range(4):
+        publish_topic(newsroom, f"chips-{number}", "chips", extra=f"model {number}")
+    holders = [f"chips-{n}" for n in range(4) if "chips-2" in rail_on_page(newsroom, f"chips-{n}")]
+    assert len(holders) == 3
+    newsroom.unpublish("chips-2")
+    for number in (0, 1, 3):
+        assert "chips-2" not in rail_on_page(newsroom, f"chips-{number}")
+        assert "chips-2" not in rail(newsroom, f"chips-{number}")
+
+
+def test_a_retitle_shows_in_every_rail(newsroom: Newsroom) -> None:
+    for number in range(4):
+        publish_topic(newsroom, f"football-{number}", "football", extra=f"match {number}")
+    title, body = TOPICS["football"]
+    newsroom.publish(
+        slug="football-1",
+        title="Cup final striker named player of the season",
+        body=f"{body} match 1",
+        section="world",
+        tags=[],
+    )
+    for number in (0, 2, 3):
+        page = newsroom.read(newsroom.key(f"football-{number}")) or ""
+        if "football-1" in rail_on_page(newsroom, f"football-{number}"):
+            assert "Cup final striker named player of the season" in page
+        assert "Striker scores in cup final match 1" not in page
+
+
+def test_explanations_name_the_shared_terms(newsroom: Newsroom) -> None:
+    publish_topic(newsroom, "volcano-a", "volcano")
+    publish_topic(newsroom, "volcano-b", "volcano", extra="again")
+    with transaction(newsroom.services.sessions) as session:
+        article = session.scalars(select(Article).where(Article.slug == "volcano-a")).one()
+        entries = newsroom.services.related.rail(session, article.id)
+    assert len(entries) == 1
+    assert entries[0].score > 0
+    assert set(entries[0].terms) & {"volcano", "lava", "village", "crater"}
+
+
+def test_tags_make_articles_related(newsroom: Newsroom) -> None:
+    newsroom.publish(slug="tag-a", title="Alpha", body="Unrelated words here.", tags=["mars"])
+    newsroom.publish(slug="tag-b", title="Beta", body="Completely different text.", tags=["mars"])
+    newsroom.publish(slug="tag-c", title="Gamma", body="Nothing in common at all.", tags=["opera"])
+    assert rail(newsroom, "tag-a")[0] == "tag-b"
