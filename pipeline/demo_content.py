@@ -22,6 +22,7 @@ from typing import NamedTuple
 MAX_SLUG = 80
 MIN_WORDS, MAX_WORDS = 150, 450
 IMAGE_SHARE = 1 / 3
+HEADLINE_TRIES = 8  # redraws before a repeated headline is accepted (its slug gets a suffix)
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)  # March to August 2026 (184 days),
 DAYS, DAY_SECONDS = 184, 16 * 3600  # published between 06:00 and 22:00 UTC.
 # fmt: off
@@ -42,11 +43,12 @@ AUTHORS = (
 TOPIC_ROWS: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
     "politics": (
         ("elections", "Ashcombe|Kerrow Vale", "Ashcombe Electoral Board|Civic Forward Party",
-         "postal vote|boundary review|voter register|polling station network|spending cap",
+         "postal vote|constituency map|voter register|polling station network|spending cap",
          "Marta Velloso, the elections minister|Hollis Brant, the opposition chief whip|"
          "Ines Corrigan, a pollster at Brightmere University"),
         ("housing", "Fenmarsh|Holloway Reach", "Fenmarsh Council|Homes First Trust",
-         "social housing programme|rent cap|planning reform|affordable homes target|leasehold reform",
+         "social housing programme|rent cap|planning reform|affordable homes target|"
+         "leasehold reform",
          "Delia Farrant, the housing secretary|Owen Mackle, a tenants' union organiser|"
          "Priya Stenhouse, the leader of Fenmarsh Council"),
         ("transport", "Portbridge|Elsmoor", "Portbridge Transit Authority|Northline Rail",
@@ -55,20 +57,24 @@ TOPIC_ROWS: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
          "Tobias Wren, a commuter campaigner"),
         ("education", "Cresswell|Upper Hadley", "Cresswell Academy Trust|Teachers' Guild",
          "school funding formula|teacher pay award|free school meals scheme|exam reform|"
-         "nursery places scheme", "Imogen Carver, the education secretary|"
-         "Bartholomew Osei, the head of the Teachers' Guild|Lena Pruitt, a headteacher in Cresswell"),
+         "nursery places scheme",
+         "Imogen Carver, the education secretary|Bartholomew Osei, the head of the Teachers' "
+         "Guild|Lena Pruitt, a headteacher in Cresswell"),
         ("policing", "Redmarsh|Stanwick", "Redmarsh Constabulary|Safer Streets Commission",
          "neighbourhood policing model|knife crime strategy|police budget|custody suite|"
-         "stop-and-search policy", "Grant Hollins, the policing minister|"
-         "Yasmin Okafor, the chief constable of Redmarsh|Felix Trask, a police commissioner"),
+         "stop-and-search policy",
+         "Grant Hollins, the policing minister|Yasmin Okafor, the chief constable of Redmarsh|"
+         "Felix Trask, a police commissioner"),
         ("budget", "Hartsmere|Westgate", "Treasury Select Panel|Lowther Institute",
-         "fuel duty freeze|income tax threshold|spending review|public sector pay deal|borrowing rule",
+         "fuel duty freeze|income tax threshold|spending review|public sector pay deal|"
+         "borrowing rule",
          "Ambrose Kettering, the chancellor|Sunita Vale, the shadow chancellor|"
          "Rupert Gaines, the chief economist at the Lowther Institute"),
     ),
     "business": (
         ("retail", "Milbrook|Saltmead Quay", "Brambles Stores|Pennyworth Markets",
-         "own-brand range|online business|store closure programme|loyalty scheme|high street estate",
+         "own-brand range|online business|store closure programme|loyalty scheme|"
+         "high street estate",
          "Harriet Lowe, the chief executive of Brambles Stores|Dev Malhotra, a retail analyst|"
          "Sian Pettigrew, the head of the Milbrook Traders' Association"),
         ("banking", "Coldharbour Row|Eastwick", "Keystone Bank|Arden Capital",
@@ -119,7 +125,8 @@ TOPIC_ROWS: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
          "Hana Mori, a supply chain analyst"),
     ),
     "science": (
-        ("climate-change", "Brightmere|Saltfleet Marshes", "Brightmere Climate Centre|Green Horizon",
+        ("climate-change", "Brightmere|Saltfleet Marshes",
+         "Brightmere Climate Centre|Green Horizon",
          "carbon emissions|heatwaves|rising sea levels|peatland restoration|glacier melt",
          "Helena Strand, a climate scientist at Brightmere University|Jonah Eckersley, the net "
          "zero adviser|Amara Diallo, a campaigner with Green Horizon"),
@@ -214,8 +221,9 @@ TOPIC_ROWS: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
          "Tomas Ilic, a spokesman for the Velorian government"),
         ("natural-disasters", "Santa Oriel|Quarro", "Quarro Disaster Agency|Santa Oriel Council",
          "flood defences|earthquake relief|wildfire evacuations|reconstruction funding|"
-         "early warning systems", "Paula Serrat, the mayor of Santa Oriel|"
-         "Kenji Arai, a seismologist|Rohan Das, the head of the Quarro disaster agency"),
+         "early warning systems",
+         "Paula Serrat, the mayor of Santa Oriel|Kenji Arai, a seismologist|"
+         "Rohan Das, the head of the Quarro disaster agency"),
     ),
 }
 # fmt: on
@@ -280,6 +288,8 @@ STYLES: dict[str, Style] = {
         "said {person}, {role}.",
         "{person2}, {role2}, said the plan left too many questions about the {noun2} unanswered.",
         "Figures seen by this newspaper suggest the {noun3} could cost {money} over five years.",
+        "Councillors in {place} say the {noun} has come up at almost every public meeting.",
+        "Officials at {org} have been asked to publish full spending figures for the {noun2}.",
     ), "Campaigners outside the offices of {org} in {place}"),
     "business": Style((
         ("{org} shares jump {pct} after {noun} update", "Investors welcomed signs that the "
@@ -300,10 +310,12 @@ STYLES: dict[str, Style] = {
         "{person2}, {role2}, said investors wanted a clearer plan for the {noun3}.",
         "{org2}, which has its own interests in {place2}, declined to comment on the figures.",
         "The update follows a difficult year in which the {noun3} cost the group about {money}.",
+        "{org} expects the {noun2} to recover next year, helped by lower costs in {place2}.",
+        "Trading in {org} shares was heavy, with about {num} deals struck in the first hour.",
     ), "The {org} head office in {place}"),
     "technology": Style((
-        ("{org} unveils new {noun} as rivals race to catch up", "The launch puts pressure on "
-         "{org2}, and {person}, {role}, says an updated {noun2} will follow this year."),
+        ("{org} unveils new {noun} as rivals race to catch up", "The launch is being watched "
+         "closely by {org2}, and {person}, {role}, says an updated {noun2} will follow."),
         ("{org} fined {money} over {noun} failings", "Regulators found the {noun} had left "
          "customers exposed for {small} months, a finding {org} says it will study carefully."),
         ("{surname} says new {noun} will change daily life in {place}", "{person}, {role}, "
@@ -313,13 +325,15 @@ STYLES: dict[str, Style] = {
     ), (
         "The {noun} has been tested by engineers in {place} for several months.",
         "{org} says the {noun} will reach customers before the end of {month}.",
-        "Rival firms, including {org2}, are understood to be working on a similar {noun2}.",
+        "Rival firms are understood to be working on a similar {noun2}, and {org2} is watching.",
         "Privacy campaigners have asked how the {noun} handles personal data and who can see it.",
         "Early testers in {place2} reported problems with the {noun3}, which have been fixed.",
         "The company has hired about {num} engineers to work on the {noun} and related products.",
         '"People should not have to think about the {noun}; it should simply work," said '
         "{person}, {role}.",
         "{person2}, {role2}, cautioned that the {noun2} was still unproven at scale.",
+        "Engineers at {org} say the {noun} was rebuilt after feedback from users in {place2}.",
+        "Industry figures suggest about {num} businesses already rely on the {noun3} in some form.",
     ), "An engineer demonstrates the {noun} at {org}"),
     "science": Style((
         ("{org} study sheds new light on {noun}", "Researchers led by {person}, {role}, say the "
@@ -339,6 +353,8 @@ STYLES: dict[str, Style] = {
         '"We were surprised by how much {noun} could tell us," said {person}, {role}.',
         "{person2}, {role2}, said the next step would be a larger study of {noun3}.",
         "Funding of {money} will allow the work on {noun} to continue until {year}.",
+        "Independent experts called the work on {noun2} careful, though the sample was small.",
+        "The project brought together scientists from {org} and {org2} and volunteers in {place}.",
     ), "Researchers from {org} at work in {place}"),
     "sport": Style((
         ("{org} edge {org2} in {place} thriller", "{surname} starred as {org} held on, giving "
@@ -359,6 +375,8 @@ STYLES: dict[str, Style] = {
         "{person}, {role}.",
         "The result lifts {org} into the top {small} with the {noun} still to come.",
         "Coaches at {org} have rotated the squad in recent weeks, a gamble that is paying off.",
+        "{surname} has now been involved in {small} decisive moments for {org} this season.",
+        "Supporters who travelled from {place2} were left to reflect on a missed chance.",
     ), "{org} supporters in {place}"),
     "culture": Style((
         ("{surname}'s new {noun} divides critics", "The {noun}, which reaches {place} in "
@@ -374,11 +392,13 @@ STYLES: dict[str, Style] = {
         "Critics have praised the {noun}, though several found its second half uneven.",
         "{org} said early demand for the {noun} had exceeded its expectations.",
         "{person}, {role}, spent {small} years on the {noun2} before showing it to anyone.",
-        "The {noun3} has already drawn comparisons with earlier work released by {org2}.",
+        "The {noun3} has already drawn comparisons with earlier work championed by {org2}.",
         '"I wanted the {noun} to feel honest, even when that was uncomfortable," said '
         "{person}, {role}.",
         "{person2}, {role2}, called the {noun} one of the most ambitious projects of the year.",
         "Tickets and early copies have been changing hands for well above their original price.",
+        "The {noun} was largely made in {place2}, where {org} has worked for more than a decade.",
+        "Early audiences in {place} have responded warmly to the {noun}, according to {org}.",
     ), "{surname} photographed in {place}"),
     "world": Style((
         ("{place} and {place2} reach deal on {noun}", "The agreement, brokered by {org}, also "
@@ -398,6 +418,8 @@ STYLES: dict[str, Style] = {
         "Some {num} people in {place2} are directly affected, according to figures from {org2}.",
         '"Nobody should underestimate how much is at stake over {noun}," said {person}, {role}.',
         "{person2}, {role2}, warned that any deal would mean little without independent checks.",
+        "Diplomats in {place2} said the mood had improved but warned against quick results.",
+        "{org} has sent {small} teams to {place2} to assess the situation on the ground.",
     ), "Residents gather in the centre of {place}"),
 }
 GENERIC_SENTENCES = (
@@ -457,10 +479,13 @@ def _moment(offset: int) -> datetime:
 def _article(rng: random.Random, moment: datetime, used: set[str]) -> dict[str, object]:
     topic = rng.choice(TOPICS)
     style = STYLES[topic.section]
-    slots = _slots(rng, topic, moment)
-    headline, standfirst = rng.choice(style.pairs)
-    title = _capitalise(headline.format_map(slots))
-    slug = _unique_slug(title, used)
+    for _ in range(HEADLINE_TRIES):
+        slots = _slots(rng, topic, moment)
+        headline, standfirst = rng.choice(style.pairs)
+        title = _capitalise(headline.format_map(slots))
+        if _slugify(title) not in used:
+            break
+    slug = _unique_slug(_slugify(title), used)
     article: dict[str, object] = {
         "slug": slug,
         "title": title,
@@ -491,12 +516,18 @@ def _slots(rng: random.Random, topic: Topic, moment: datetime) -> _Slots:
 
 
 def _body(rng: random.Random, style: Style, slots: _Slots) -> str:
-    """4-8 paragraphs of distinct sentences (MIN_WORDS to MAX_WORDS), led by a section one."""
-    lede, *specific = rng.sample(style.sentences, len(style.sentences))
-    rest = specific + list(GENERIC_SENTENCES)
+    """4-8 paragraphs of distinct sentences (MIN_WORDS to MAX_WORDS), mostly the section's.
+
+    Every section's ten sentences plus three generic ones come to more than MIN_WORDS.
+    """
+    lede, *rest = rng.sample(style.sentences, len(style.sentences))
+    rest += rng.sample(GENERIC_SENTENCES, rng.randint(3, 6))
     rng.shuffle(rest)
-    pool = [_capitalise(template.format_map(slots)) for template in [lede, *rest]]
-    wanted = rng.randint(10, len(pool))
+    text = "\n".join(_capitalise(template.format_map(slots)) for template in [lede, *rest])
+    for person, role in ((slots["person"], slots["role"]), (slots["person2"], slots["role2"])):
+        text = _introduce_once(text, person, role)
+    pool = text.split("\n")
+    wanted = len(pool) - rng.randint(0, 3)
     while wanted < len(pool) and _words(pool[:wanted]) < MIN_WORDS:
         wanted += 1
     while _words(pool[:wanted]) > MAX_WORDS:
@@ -508,10 +539,7 @@ def _body(rng: random.Random, style: Style, slots: _Slots) -> str:
     for size in sizes:
         parts.append(" ".join(pool[:size]))
         pool = pool[size:]
-    text = "\n\n".join(parts)
-    for person, role in ((slots["person"], slots["role"]), (slots["person2"], slots["role2"])):
-        text = _introduce_once(text, person, role)
-    return text
+    return "\n\n".join(parts)
 
 
 def _introduce_once(text: str, name: str, role: str) -> str:
@@ -519,6 +547,7 @@ def _introduce_once(text: str, name: str, role: str) -> str:
     head, found, tail = text.partition(f"{name}, {role}")
     surname = name.split()[-1]
     tail = tail.replace(f"{name}, {role},", surname).replace(f"{name}, {role}", surname)
+    tail = tail.replace(name, surname)
     return head + found + tail
 
 
@@ -542,10 +571,13 @@ def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _unique_slug(title: str, used: set[str]) -> str:
+def _slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z0-9]+", ascii_title.lower().replace("'", ""))
-    base = _trim("-".join(words) or "story", MAX_SLUG)
+    return _trim("-".join(words) or "story", MAX_SLUG)
+
+
+def _unique_slug(base: str, used: set[str]) -> str:
     slug, number = base, 1
     while slug in used:
         number += 1
