@@ -73,9 +73,17 @@ def import_articles(
     return request_rebuild(session, actor=actor, now=now)
 
 
-def request_rebuild(session: Session, *, actor: str, now: datetime | None = None) -> Change:
-    """Record a full rebuild: every output re-rendered, the related index rebuilt."""
-    event = Event(kind=EventKind.REBUILD, actor=actor, accepted_at=now or utcnow())
+def request_rebuild(
+    session: Session, *, actor: str, now: datetime | None = None, every_rail: bool = False
+) -> Change:
+    """Record a full rebuild: every output re-rendered from the database, the related index
+    brought up to date (and with `every_rail`, every "More like this" rail recomputed)."""
+    event = Event(
+        kind=EventKind.REBUILD,
+        actor=actor,
+        accepted_at=now or utcnow(),
+        options={"every_rail": True} if every_rail else None,
+    )
     session.add(event)
     session.flush()
     return Change(event.id, 0, EventKind.REBUILD, 0)
@@ -155,7 +163,8 @@ def _new_article(data: ArticleInput, now: datetime) -> Article:
         body_html="",
         authors=[],
         published_at=data.published_datetime or now,
-        updated_at=now,
+        # Never modified yet: dateModified equals datePublished, as readers and crawlers expect.
+        updated_at=data.published_datetime or now,
         status=ArticleStatus.DRAFT,
         version=1,
     )

@@ -145,12 +145,13 @@ def _checked_slug(value: str) -> str:
 
 
 @main.command()
+@click.option("--related", is_flag=True, help='Also recompute every "More like this" rail.')
 @pass_app
-def rebuild(app: App) -> None:
-    """Re-render every output from the database (and rebuild the related index)."""
+def rebuild(app: App, related: bool) -> None:
+    """Re-render every output from the database (and bring the related index up to date)."""
     started = time.perf_counter()
     with db.transaction(app.services.sessions) as session:
-        change = articles.request_rebuild(session, actor="cli")
+        change = articles.request_rebuild(session, actor="cli", every_rail=related)
     report_outcome(app.dispatch(change.event_id))
     click.echo(f"seconds: {time.perf_counter() - started:.1f}")
 

@@ -63,10 +63,11 @@ def process_event(services: Services, event_id: int) -> Outcome:
         event.started_at = utcnow()
         event.attempts += 1
         kind, article_id, previous = event.kind, event.article_id, event.previous
+        options = event.options or {}
     try:
         with transaction(services.sessions) as session:
             if kind == EventKind.REBUILD:
-                services.related.rebuild(session)
+                services.related.rebuild(session, every_rail=bool(options.get("every_rail")))
                 specs = plan_everything(session, services.settings)
             else:
                 article = session.get(Article, article_id)

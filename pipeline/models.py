@@ -182,6 +182,8 @@ class Event(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Where the article stood before this change, so the planner can take it out of old lists.
     previous: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Options of the change, such as {"every_rail": true} for a rebuild.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # {"written": [...], "deleted": [...], "unchanged": n}
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 

@@ -63,9 +63,10 @@ class RelatedIndex:
         """Put an article's current text in the index (a no-op when this version is in)."""
         self.index_many(session, [article])
 
-    def index_many(self, session: Session, articles: list[Article]) -> None:
+    def index_many(self, session: Session, articles: list[Article]) -> list[int]:
         """Index several articles at once: document frequencies are counted for all of them
-        before any weight is computed, so a bulk load gets the same norms as a slow one."""
+        before any weight is computed, so a bulk load gets the same norms as a slow one.
+        Returns the ids that were (re)indexed."""
         documents = {
             document.article_id: document
             for document in session.scalars(
@@ -92,6 +93,7 @@ class RelatedIndex:
         for article in stale:
             self._store(session, article, bags[article.id], idf)
         session.flush()
+        return [article.id for article in stale]
 
     def _store(
         self, session: Session, article: Article, bag: Counter[str], idf: dict[str, float]
@@ -122,19 +124,34 @@ class RelatedIndex:
         session.delete(document)
         session.flush()
 
-    def rebuild(self, session: Session) -> None:
-        """Bring the whole index and every rail in line with the published articles."""
+    def rebuild(self, session: Session, *, every_rail: bool = False) -> None:
+        """Bring the index in line with the published articles.
+
+        Rails are data like any other: a rebuild recomputes those whose inputs changed (new or
+        re-indexed articles, rails that held an article no longer live, articles with no rail
+        yet, and the rails new articles now enter) and keeps the rest as stored, so a rebuild
+        of a consistent site rewrites nothing. `every_rail` recomputes all of them.
+        """
         live = list(
             session.scalars(select(Article).where(Article.status == ArticleStatus.PUBLISHED))
         )
         live_ids = {article.id for article in live}
+        targets: set[int] = set()
         for indexed in list(session.scalars(select(RelatedDocument.article_id))):
             if indexed not in live_ids:
+                targets |= set(self.holders(session, indexed))
                 self.remove(session, indexed)
         session.execute(delete(RelatedRail).where(RelatedRail.article_id.not_in(live_ids)))
-        self.index_many(session, live)
-        for article in live:
-            self.refresh_rail(session, article.id)
+        fresh = self.index_many(session, live)
+        with_rail = set(session.scalars(select(RelatedRail.article_id).distinct()))
+        targets |= set(fresh) | (live_ids - with_rail)
+        if every_rail:
+            targets |= live_ids
+        for article_id in sorted(targets & live_ids):
+            self.refresh_rail(session, article_id)
+        for article_id in sorted(fresh):
+            for entered in sorted(self._displaced(session, article_id) - targets):
+                self.refresh_rail(session, entered)
 
     def _idf(self, session: Session, terms: list[str], pending: int = 0) -> dict[str, float]:
         """Smoothed inverse document frequency; `pending` counts documents about to be added."""

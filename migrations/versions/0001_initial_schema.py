@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 13:03:05.955253
+Create Date: 2026-11-25 13:13:19.753383
 """
 
 from collections.abc import Sequence
@@ -140,6 +140,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("previous", sa.JSON(), nullable=True),
+        sa.Column("options", sa.JSON(), nullable=True),
         sa.Column("outputs", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["article_id"],
