@@ -96,7 +96,7 @@ class Newsroom:
         body = self.services.storage.get(key)
         return body.decode("utf-8") if body is not None else None
 
-    def keys(self) -> set[str]:
+    def stored_keys(self) -> set[str]:
         return set(self.services.storage.keys())
 
 

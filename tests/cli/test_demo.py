@@ -99,7 +99,8 @@ def test_unpublish_removes_the_slug_from_the_whole_site(demo_site: Path) -> None
 
 def test_status_and_config_report(demo_site: Path) -> None:
     status = run(demo_site, "status").stdout
-    assert "published" in status and "live" in status
+    assert "published" in status
+    assert "live" in status
     config = run(demo_site, "config").stdout
     assert "storage_url = file://" in config
 

@@ -90,7 +90,7 @@ def test_update_rerenders_the_page_and_the_lists_that_show_it(newsroom: Newsroom
     assert {"index.html", "politics/index.html", "feeds/latest.xml"} <= changed
     # Nothing shows the unrelated older article's neighbour: its page stays as it was.
     assert newsroom.key("older") not in changed
-    for key in newsroom.keys():
+    for key in newsroom.stored_keys():
         assert "Before the correction" not in (newsroom.read(key) or ""), key
     later_page = newsroom.read(newsroom.key("later")) or ""
     assert "After the correction" in later_page
@@ -111,7 +111,7 @@ def test_unpublish_deletes_the_page_and_empties_lists(newsroom: Newsroom) -> Non
         "tags/space/page/1/index.html",
     } <= deleted(outcome)
     assert "index.html" in written(outcome)
-    for stored in newsroom.keys():
+    for stored in newsroom.stored_keys():
         assert "goner" not in (newsroom.read(stored) or ""), stored
         assert "goner" not in stored
 

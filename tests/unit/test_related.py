@@ -86,7 +86,7 @@ def test_an_unpublished_article_leaves_every_rail(newsroom: Newsroom) -> None:
 def test_a_retitle_shows_in_every_rail(newsroom: Newsroom) -> None:
     for number in range(4):
         publish_topic(newsroom, f"football-{number}", "football", extra=f"match {number}")
-    title, body = TOPICS["football"]
+    _title, body = TOPICS["football"]
     newsroom.publish(
         slug="football-1",
         title="Cup final striker named player of the season",

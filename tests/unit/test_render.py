@@ -57,15 +57,18 @@ def test_article_page_has_every_part(site: Newsroom) -> None:
     assert [a["href"] for a in page.select("nav.breadcrumb a")] == ["/", "/politics/"]
     assert page.select_one("a.section-label")["href"] == "/politics/"  # type: ignore[index]
     assert [a["href"] for a in page.select("a.tag-label")] == ["/tags/budget/", "/tags/economy/"]
-    assert page.h1 is not None and page.h1.get_text() == 'Ministers agree budget & "tax" deal'
+    assert page.h1 is not None
+    assert page.h1.get_text() == 'Ministers agree budget & "tax" deal'
     assert len(page.find_all("h1")) == 1
     standfirst = page.select_one(".standfirst")
     assert standfirst is not None
     assert standfirst.get_text() == "The deal ends weeks of budget talks."
     byline = page.select_one(".byline")
-    assert byline is not None and byline.get_text() == "By Ann Writer, Bo Reporter"
+    assert byline is not None
+    assert byline.get_text() == "By Ann Writer, Bo Reporter"
     time = page.select_one(".dateline time")
-    assert time is not None and time["datetime"] == "2024-03-05T08:15:00Z"
+    assert time is not None
+    assert time["datetime"] == "2024-03-05T08:15:00Z"
     assert "Published on" in (page.select_one(".dateline") or page).get_text()
     assert time.get_text() == "5 March 2024, 08:15 UTC"
     body = page.select_one(".article-body")
@@ -75,7 +78,8 @@ def test_article_page_has_every_part(site: Newsroom) -> None:
         "The tax deal passes next week.",
     ]
     image = page.select_one(".lead-image img")
-    assert image is not None and image["alt"] == "Ministers shake hands"
+    assert image is not None
+    assert image["alt"] == "Ministers shake hands"
 
 
 def test_article_page_rails(site: Newsroom) -> None:
@@ -87,7 +91,8 @@ def test_article_page_rails(site: Newsroom) -> None:
     ]
     for item in latest:
         teaser = item.select_one(".teaser-text")
-        assert teaser is not None and teaser.get_text().endswith("…")
+        assert teaser is not None
+        assert teaser.get_text().endswith("…")
     related = page.select("#related-rail li a")
     assert 1 <= len(related) <= 5
     assert all(a["href"].startswith("/politics/") for a in related)
@@ -199,8 +204,9 @@ def test_rendering_is_pure(site: Newsroom) -> None:
 
 
 def test_full_rebuild_changes_nothing_on_a_consistent_site(site: Newsroom) -> None:
-    before = {key: site.services.storage.get(key) for key in site.keys()}
+    before = {key: site.services.storage.get(key) for key in site.stored_keys()}
     outcome = site.rebuild()
     assert outcome.report is not None
-    assert outcome.report.written == [] and outcome.report.deleted == []
-    assert {key: site.services.storage.get(key) for key in site.keys()} == before
+    assert outcome.report.written == []
+    assert outcome.report.deleted == []
+    assert {key: site.services.storage.get(key) for key in site.stored_keys()} == before

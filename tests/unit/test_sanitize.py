@@ -41,7 +41,9 @@ def test_plain_text_becomes_paragraphs_escaped() -> None:
 
 def test_teaser_is_one_line_ending_in_an_ellipsis() -> None:
     text = teaser("<p>" + "word " * 100 + "</p>", limit=40)
-    assert text.endswith("…") and "\n" not in text and len(text) <= 41
+    assert text.endswith("…")
+    assert "\n" not in text
+    assert len(text) <= 41
     assert html_to_text("<p>a</p><p>b</p>") == "a b"
 
 
