@@ -7,17 +7,18 @@ HEAD per object). Pages are written before the lists that link to them, and dele
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pipeline.db import SessionFactory, transaction
 from pipeline.models import Output, OutputDependency, utcnow
-from pipeline.outputs import LEAF_KINDS, OutputSpec, content_type
+from pipeline.outputs import LEAF_KINDS, LONG_CACHE_KINDS, OutputSpec, content_type, url_path
 from pipeline.render import Rendered, Renderer
-from pipeline.storage import Storage, StoredObject
+from pipeline.storage import CdnPurger, Storage, StoredObject
 
 # SQLite caps bound parameters; chunk IN lists well under it.
 CHUNK = 500
@@ -29,7 +30,15 @@ class SyncReport:
     deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
 
-    def as_json(self) -> dict[str, object]:
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SyncReport:
+        # Copies: the lists must not alias a JSON column's committed value, or SQLAlchemy
+        # would see no change when they grow.
+        data = data or {}
+        return cls(list(data.get("written", [])), list(data.get("deleted", [])),
+                   int(data.get("unchanged", 0)))  # fmt: skip
+
+    def as_json(self) -> dict[str, Any]:
         return {"written": self.written, "deleted": self.deleted, "unchanged": self.unchanged}
 
     def add(self, other: SyncReport) -> None:
@@ -57,9 +66,17 @@ def chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
 
 
 class Publisher:
-    def __init__(self, renderer: Renderer, storage: Storage) -> None:
+    def __init__(
+        self, renderer: Renderer, storage: Storage, purger: CdnPurger | None = None
+    ) -> None:
         self.renderer = renderer
         self.storage = storage
+        self.purger = purger
+        settings = renderer.settings
+        self.cache_control = {
+            True: settings.cache_control_long,
+            False: settings.cache_control_short,
+        }
 
     def build(
         self,
@@ -67,17 +84,19 @@ class Publisher:
         specs: Iterable[OutputSpec],
         *,
         event_id: int | None = None,
-        on_rendered: Callable[[], None] | None = None,
+        first_key: str | None = None,
     ) -> SyncReport:
+        """Render `specs` and sync what changed; `first_key` (the event's own article) is
+        written before any other page, which may link to it."""
         with transaction(factory) as session:
-            steps, unchanged = self.render_all(session, sorted(set(specs)))
-        if on_rendered is not None:
-            on_rendered()
+            steps, unchanged = self.render_all(session, sorted(set(specs)), first_key)
         report = self.sync(factory, steps, event_id)
         report.unchanged = unchanged
         return report
 
-    def render_all(self, session: Session, specs: list[OutputSpec]) -> tuple[list[BuildStep], int]:
+    def render_all(
+        self, session: Session, specs: list[OutputSpec], first_key: str | None = None
+    ) -> tuple[list[BuildStep], int]:
         """Render every spec; returns the steps that change storage and how many did not."""
         known = stored_hashes(session, [spec.key for spec in specs])
         steps = []
@@ -93,7 +112,7 @@ class Publisher:
                 steps.append(BuildStep(spec, rendered, body_digest))
             else:
                 unchanged += 1
-        steps.sort(key=_order)
+        steps.sort(key=lambda step: _order(step, first_key))
         return steps, unchanged
 
     def sync(
@@ -110,24 +129,35 @@ class Publisher:
         report.deleted = removals
         with transaction(factory) as session:
             record_manifest(session, steps, event_id)
+        if self.purger is not None and steps:
+            self.purger.purge(sorted({url_path(step.spec.key) for step in steps}))
         return report
 
     def _stored(self, rendered: Rendered, event_id: int | None) -> StoredObject:
-        versions = ",".join(f"{a}:{v}" for a, v in sorted(rendered.versions.items())[:20])
+        # Object metadata is capped at 2 KB on S3: the first versions are plenty to trace.
+        versions = ",".join(f"{a}:{v}" for a, v in sorted(rendered.versions.items())[:40])
         return StoredObject(
             key=rendered.key,
             body=rendered.body,
             content_type=content_type(rendered.key),
-            metadata={"article-versions": versions, "event-id": str(event_id or "")},
+            cache_control=self.cache_control[rendered.kind in LONG_CACHE_KINDS],
+            metadata={
+                "article-versions": versions,
+                "event-id": str(event_id or ""),
+                "template-hash": self.renderer.templates_hash,
+            },
         )
 
 
-def _order(step: BuildStep) -> tuple[int, str]:
-    """Leaf pages first when written, last when deleted."""
+def _order(step: BuildStep, first_key: str | None) -> tuple[int, str]:
+    """The event's article first, other pages next, then lists; deletions after all writes,
+    pages last."""
     is_leaf = step.spec.kind in LEAF_KINDS
     if step.rendered is not None:
-        return (0 if is_leaf else 1, step.spec.key)
-    return (3 if is_leaf else 2, step.spec.key)
+        if step.spec.key == first_key:
+            return (0, "")
+        return (1 if is_leaf else 2, step.spec.key)
+    return (4 if is_leaf else 3, step.spec.key)
 
 
 def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:

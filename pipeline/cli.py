@@ -6,14 +6,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from sqlalchemy import select
 
 from pipeline import articles, db
 from pipeline.config import ConfigError, Settings
-from pipeline.events import Outcome, dispatch_event, finish_unfinished
+from pipeline.events import Dispatcher, Outcome, dispatch_event, finish_unfinished
 from pipeline.importer import BadFile, read_article, read_jsonl
 from pipeline.inputs import InvalidInput, Slug
 from pipeline.models import Article, EventStatus
@@ -35,7 +35,7 @@ class App:
 
     settings: Settings
     _services: Services | None = field(default=None, init=False)
-    _dispatcher: Any = field(default=None, init=False)
+    _dispatcher: Dispatcher | None = field(default=None, init=False)
 
     @property
     def services(self) -> Services:
@@ -43,17 +43,16 @@ class App:
             self._services = create_services(self.settings)
             if self.settings.eager:
                 # Nothing committed is lost: finish what a crashed process left behind first.
-                for outcome in finish_unfinished(self._services):
+                for outcome in finish_unfinished(self._services, self.dispatcher):
                     click.echo(f"recovered event {outcome.event_id}: {outcome.status}", err=True)
         return self._services
 
     @property
-    def dispatcher(self) -> Any:
+    def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
             from workers.app import CeleryDispatcher, create_app
 
-            services = self.services
-            self._dispatcher = CeleryDispatcher(create_app(self.settings, lambda: services))
+            self._dispatcher = CeleryDispatcher(create_app(self.settings, lambda: self.services))
         return self._dispatcher
 
     def dispatch(self, event_id: int) -> Outcome:

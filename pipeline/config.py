@@ -28,10 +28,17 @@ class Settings:
     rail_size: int = 10
     related_size: int = 5
     related_candidates: int = 20
+    # Below this cosine score an article shares no more than a stray word: better no
+    # neighbour than an unrelated one.
+    related_min_score: float = 0.05
     # Recency blends into the related score: weight 0 turns it off, the half-life sets how
     # fast an older neighbour fades. Mild by default: at most 30% of a score is recency.
     related_recency_weight: float = 0.3
     related_recency_half_life_days: float = 90.0
+    # Article pages change rarely (and a CDN purge follows every change): cache them long.
+    # Lists, feeds and fragments change with every publish: cache them briefly.
+    cache_control_long: str = "public, max-age=300, s-maxage=86400"
+    cache_control_short: str = "public, max-age=30, s-maxage=60"
     s3_endpoint_url: str | None = None
     cdn_cloudfront_distribution: str | None = None
 

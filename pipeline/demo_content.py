@@ -498,7 +498,9 @@ def _article(rng: random.Random, moment: datetime, used: set[str]) -> dict[str, 
     }
     if rng.random() < IMAGE_SHARE:
         alt = _capitalise(style.alt.format_map(slots))
-        article["image"] = {"url": f"https://images.example.com/{slug}.jpg", "alt": alt}
+        # Pictures the project ships (templates/static/demo/): a demo must not point at
+        # hosts that do not exist.
+        article["image"] = {"url": f"/static/demo/{topic.section}.svg", "alt": alt}
     return article
 
 

@@ -4,7 +4,6 @@ accepted → dispatched → started → rendered → live (or failed, with the e
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,16 +12,21 @@ from sqlalchemy import select, update
 from pipeline.build import SyncReport
 from pipeline.db import transaction
 from pipeline.models import UNFINISHED, Article, Event, EventKind, EventStatus, utcnow
+from pipeline.outputs import OutputSpec, list_group
 from pipeline.planner import plan_change, plan_everything
+from pipeline.refresh import mark_dirty, unfinished_lists
+from pipeline.render import key_of
 from pipeline.services import Services
 
 log = logging.getLogger("pressrun.events")
 
 
 class Dispatcher(Protocol):
-    """Hands an event to whatever runs it: a broker, or the calling process."""
+    """Hands work to whatever runs it: a broker's workers, or the calling process."""
 
     def dispatch(self, event_id: int) -> None: ...
+
+    def dispatch_list(self, list_key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,18 @@ def event_outcome(services: Services, event_id: int) -> Outcome:
     with transaction(services.sessions) as session:
         event = session.get(Event, event_id)
         assert event is not None
-        report = SyncReport(**event.outputs) if event.outputs else None
+        report = SyncReport.from_json(event.outputs) if event.outputs else None
         return Outcome(event_id, event.status, report, event.error)
 
 
-def process_event(services: Services, event_id: int) -> Outcome:
-    """Render and sync what one event changed. Safe to run any number of times."""
+def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> Outcome:
+    """Render and sync what one event changed. Safe to run any number of times.
+
+    Pages (the article, rails that show it) are written by the event itself, the article
+    first; the lists it enters are refreshed by coalesced list tasks, after it. A change that
+    takes an article out of lists (unpublish, a move) refreshes them here, before its old
+    page is deleted, so no list ever links to a missing page.
+    """
     with transaction(services.sessions) as session:
         event = session.get(Event, event_id)
         if event is None or event.status in (EventStatus.LIVE, EventStatus.FAILED):
@@ -68,32 +78,60 @@ def process_event(services: Services, event_id: int) -> Outcome:
         with transaction(services.sessions) as session:
             if kind == EventKind.REBUILD:
                 services.related.rebuild(session, every_rail=bool(options.get("every_rail")))
-                specs = plan_everything(session, services.settings)
+                specs, first = plan_everything(session, services.settings), None
+                inline = True
             else:
                 article = session.get(Article, article_id)
                 assert article is not None, f"event {event_id} has no article"
                 changed = services.related.apply_change(session, article)
                 specs = plan_change(session, services.settings, article, previous, changed)
+                first = key_of(article)
+                inline = not article.is_live or (previous is not None and previous["key"] != first)
+        lists = {} if inline else _group_lists(specs)
+        pages = specs - {spec for group in lists.values() for spec in group}
         report = services.publisher.build(
-            services.sessions,
-            specs,
-            event_id=event_id,
-            on_rendered=_stage_marker(services, event_id, EventStatus.RENDERED),
+            services.sessions, pages, event_id=event_id, first_key=first
         )
+        queue = _hand_over_lists(services, event_id, lists, report)
     except Exception as error:
         _fail(services, event_id, error)
         raise
+    for list_key in queue:
+        dispatcher.dispatch_list(list_key)
+    return event_outcome(services, event_id)
+
+
+def _group_lists(specs: set[OutputSpec]) -> dict[str, set[OutputSpec]]:
+    groups: dict[str, set[OutputSpec]] = {}
+    for spec in specs:
+        group = list_group(spec)
+        if group is not None:
+            groups.setdefault(group, set()).add(spec)
+    return groups
+
+
+def _hand_over_lists(
+    services: Services, event_id: int, lists: dict[str, set[OutputSpec]], report: SyncReport
+) -> list[str]:
+    """Record the event's own outputs and the lists it waits for; returns lists to queue."""
     with transaction(services.sessions) as session:
-        session.execute(
-            update(Event)
-            .where(Event.id == event_id)
-            .values(status=EventStatus.LIVE, live_at=utcnow(), outputs=report.as_json(), error=None)
-        )
-    return Outcome(event_id, EventStatus.LIVE, report)
-
-
-def _stage_marker(services: Services, event_id: int, stage: EventStatus) -> Callable[[], None]:
-    return lambda: _set_stage(services, event_id, stage)
+        queue = [
+            list_key
+            for list_key in sorted(lists)
+            if mark_dirty(session, list_key, lists[list_key], event_id)
+        ]
+        values: dict[str, object] = {
+            "rendered_at": utcnow(),
+            "outputs": report.as_json(),
+            "pending_lists": sorted(lists),
+            "error": None,
+        }
+        if lists:
+            values["status"] = EventStatus.RENDERED
+        else:
+            values.update(status=EventStatus.LIVE, live_at=utcnow())
+        session.execute(update(Event).where(Event.id == event_id).values(**values))
+    return queue
 
 
 def _set_stage(
@@ -130,12 +168,15 @@ def unfinished_events(services: Services) -> list[int]:
         )
 
 
-def finish_unfinished(services: Services) -> list[Outcome]:
-    """Events a crashed process left behind are finished before anything else happens."""
+def finish_unfinished(services: Services, dispatcher: Dispatcher) -> list[Outcome]:
+    """Events and list refreshes a crashed process left behind are finished first."""
     outcomes = []
     for event_id in unfinished_events(services):
         try:
-            outcomes.append(process_event(services, event_id))
+            outcomes.append(process_event(services, dispatcher, event_id))
         except Exception as error:
+            # Recorded on the event row; carry on with the rest.
             outcomes.append(Outcome(event_id, EventStatus.FAILED, error=str(error)))
+    for list_key in unfinished_lists(services):
+        dispatcher.dispatch_list(list_key)
     return outcomes

@@ -186,8 +186,31 @@ class Event(Base):
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # {"written": [...], "deleted": [...], "unchanged": n}
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Lists whose coalesced refresh must run before the change is live everywhere.
+    pending_lists: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_events_status_accepted", "status", "accepted_at"),)
+
+
+class RefreshState(enum.StrEnum):
+    IDLE = "idle"
+    QUEUED = "queued"  # one refresh message is on its way
+    RUNNING = "running"
+
+
+class ListRefresh(Base):
+    """Coalesces refreshes of one list (home, a section, a tag, the sitemaps) across processes:
+    at most one refresh runs and at most one more is queued, whatever the burst of publishes."""
+
+    __tablename__ = "list_refreshes"
+    list_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[RefreshState] = mapped_column(String(20), default=RefreshState.IDLE)
+    # Set when the list changes again while a refresh runs: one more is queued when it ends.
+    rerun: Mapped[bool] = mapped_column(default=False)
+    specs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    waiting_events: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[when] = mapped_column(default=utcnow)
+    refreshes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Output(Base):

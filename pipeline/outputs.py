@@ -26,14 +26,15 @@ class Kind(StrEnum):
     FRAGMENT_LATEST = "fragment_latest"
     API_LATEST = "api_latest"
     NOT_FOUND = "not_found"
-    STYLESHEET = "stylesheet"
+    STATIC = "static"
 
 
 # Pages that readers reach through lists are written before the lists and deleted after them,
 # so no list ever links to a page that is not there.
 LEAF_KINDS = frozenset({Kind.ARTICLE, Kind.REDIRECT})
+# Cached long: they change only when their own article (or the site's look) does.
+LONG_CACHE_KINDS = frozenset({Kind.ARTICLE, Kind.REDIRECT, Kind.NOT_FOUND, Kind.STATIC})
 # Site furniture that does not depend on any article.
-FURNITURE_KINDS = frozenset({Kind.NOT_FOUND, Kind.STYLESHEET})
 
 
 @dataclass(frozen=True, order=True)
@@ -46,6 +47,21 @@ class OutputSpec:
     @property
     def key(self) -> str:
         return _key(self)
+
+
+def list_group(spec: OutputSpec) -> str | None:
+    """The coalescing unit a list output belongs to; None for pages rendered with their event."""
+    match spec.kind:
+        case Kind.HOME | Kind.FEED_LATEST | Kind.FRAGMENT_LATEST | Kind.API_LATEST:
+            return "latest"
+        case Kind.SECTION | Kind.SECTION_PAGE | Kind.FEED_SECTION:
+            return f"section:{spec.subject}"
+        case Kind.TAG | Kind.TAG_PAGE:
+            return f"tag:{spec.subject}"
+        case Kind.SITEMAP_MONTH | Kind.SITEMAP_INDEX:
+            return "sitemaps"
+        case _:
+            return None
 
 
 def article_key(section: str, published_at: datetime, slug: str) -> str:
@@ -92,8 +108,8 @@ def _key(spec: OutputSpec) -> str:
             return "api/latest.json"
         case Kind.NOT_FOUND:
             return "404.html"
-        case Kind.STYLESHEET:
-            return "static/style.css"
+        case Kind.STATIC:
+            return f"static/{subject}"
 
 
 def month_of(published_at: datetime) -> str:

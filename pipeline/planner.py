@@ -19,13 +19,16 @@ from pipeline.config import Settings
 from pipeline.lists import LATEST, ListRef, SortKey
 from pipeline.models import Article, ArticleStatus, Output, OutputDependency, Redirect, Section, Tag
 from pipeline.outputs import Kind, OutputSpec, month_of
-from pipeline.render import key_of
+from pipeline.render import key_of, static_files
 
 LATEST_OUTPUTS = frozenset(
     OutputSpec(kind)
     for kind in (Kind.HOME, Kind.FEED_LATEST, Kind.FRAGMENT_LATEST, Kind.API_LATEST)
 )
-FURNITURE = frozenset(OutputSpec(kind) for kind in (Kind.NOT_FOUND, Kind.STYLESHEET))
+# Site furniture: the 404 page and the static files (stylesheet, icon, demo pictures).
+FURNITURE = frozenset(
+    {OutputSpec(Kind.NOT_FOUND)} | {OutputSpec(Kind.STATIC, name) for name in static_files()}
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
@@ -54,6 +54,7 @@ class RelatedIndex:
     def __init__(self, settings: Settings) -> None:
         self.size = settings.related_size
         self.candidates = settings.related_candidates
+        self.min_score = settings.related_min_score
         self.recency_weight = settings.related_recency_weight
         self.half_life_days = settings.related_recency_half_life_days
 
@@ -169,12 +170,19 @@ class RelatedIndex:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def neighbours(self, session: Session, article_id: int, limit: int) -> list[Neighbour]:
+    def neighbours(
+        self,
+        session: Session,
+        article_id: int,
+        limit: int,
+        query_weights: dict[str, float] | None = None,
+    ) -> list[Neighbour]:
         """The articles most like this one, best first (ties by id)."""
         document = session.get(RelatedDocument, article_id)
         if document is None:
             return []
-        query_weights = self._query_weights(session, article_id)
+        if query_weights is None:
+            query_weights = self._query_weights(session, article_id)
         if not query_weights:
             return []
         # Over-fetch by cosine alone, then blend in recency on the short list.
@@ -219,23 +227,21 @@ class RelatedIndex:
         return (1 - self.recency_weight) + self.recency_weight * fade
 
     def explain(
-        self,
-        session: Session,
-        article_id: int,
-        other_id: int,
-        query_weights: dict[str, float] | None = None,
-    ) -> list[str]:
-        """The terms that contribute most to the pair's score, strongest first."""
-        if query_weights is None:
-            query_weights = self._query_weights(session, article_id)
+        self, session: Session, query_weights: dict[str, float], others: list[int]
+    ) -> dict[int, list[str]]:
+        """For each other article, the terms that add most to its score, strongest first."""
+        contributions: dict[int, dict[str, float]] = {other: {} for other in others}
         rows = session.execute(
-            select(RelatedTerm.term, RelatedTerm.weight).where(
-                RelatedTerm.article_id == other_id, RelatedTerm.term.in_(list(query_weights))
+            select(RelatedTerm.article_id, RelatedTerm.term, RelatedTerm.weight).where(
+                RelatedTerm.article_id.in_(others), RelatedTerm.term.in_(list(query_weights))
             )
-        ).all()
-        contributions = {term: weight * query_weights[term] for term, weight in rows}
-        ranked = sorted(contributions, key=lambda term: (-contributions[term], term))
-        return ranked[:EXPLAIN_TERMS]
+        )
+        for other, term, weight in rows:
+            contributions[other][term] = weight * query_weights[term]
+        return {
+            other: sorted(terms, key=lambda term: (-terms[term], term))[:EXPLAIN_TERMS]
+            for other, terms in contributions.items()
+        }
 
     # -- rails -----------------------------------------------------------------------------
 
@@ -248,40 +254,36 @@ class RelatedIndex:
         return [RailEntry(row.neighbour_id, row.score, list(row.terms)) for row in rows]
 
     def refresh_rail(self, session: Session, article_id: int) -> bool:
-        """Recompute one article's stored rail; True when its neighbours changed."""
-        best = self.neighbours(session, article_id, self.size)
-        weights = self._query_weights(session, article_id) if best else {}
-        entries = [
-            RailEntry(
-                n.article_id, n.score, self.explain(session, article_id, n.article_id, weights)
+        """Recompute one article's stored rail; True when its neighbours changed.
+
+        A rail whose neighbours stay the same is left as stored (scores drift a little as
+        document frequencies move; the page would not change, so neither does the row)."""
+        weights = self._query_weights(session, article_id)
+        best = self.neighbours(session, article_id, self.size, weights) if weights else []
+        best = [neighbour for neighbour in best if neighbour.score >= self.min_score]
+        current = list(
+            session.scalars(
+                select(RelatedRail.neighbour_id)
+                .where(RelatedRail.article_id == article_id)
+                .order_by(RelatedRail.rank)
             )
-            for n in best
-        ]
-        current = self.rail(session, article_id)
-        if [entry.neighbour_id for entry in current] == [entry.neighbour_id for entry in entries]:
-            for rank, fresh in enumerate(entries):
-                self._rescore(session, article_id, rank, fresh)
+        )
+        if current == [neighbour.article_id for neighbour in best]:
             return False
+        reasons = self.explain(session, weights, [neighbour.article_id for neighbour in best])
         session.execute(delete(RelatedRail).where(RelatedRail.article_id == article_id))
         session.add_all(
             RelatedRail(
                 article_id=article_id,
                 rank=rank,
-                neighbour_id=entry.neighbour_id,
-                score=entry.score,
-                terms=entry.terms,
+                neighbour_id=neighbour.article_id,
+                score=neighbour.score,
+                terms=reasons[neighbour.article_id],
             )
-            for rank, entry in enumerate(entries)
+            for rank, neighbour in enumerate(best)
         )
         session.flush()
         return True
-
-    def _rescore(self, session: Session, article_id: int, rank: int, entry: RailEntry) -> None:
-        session.execute(
-            update(RelatedRail)
-            .where(RelatedRail.article_id == article_id, RelatedRail.rank == rank)
-            .values(score=entry.score, terms=entry.terms)
-        )
 
     def holders(self, session: Session, article_id: int) -> list[int]:
         """Articles whose stored rail shows this one."""
@@ -316,12 +318,25 @@ class RelatedIndex:
         return changed
 
     def _displaced(self, session: Session, article_id: int) -> set[int]:
-        """Candidates whose rail this article now belongs in."""
+        """Candidates whose rail this article now belongs in: it beats their weakest
+        neighbour, or their rail is not full."""
+        candidates = self.neighbours(session, article_id, self.candidates)
+        if not candidates:
+            return set()
+        rails = {
+            holder: (int(length), float(weakest))
+            for holder, length, weakest in session.execute(
+                select(RelatedRail.article_id, func.count(), func.min(RelatedRail.score))
+                .where(RelatedRail.article_id.in_([c.article_id for c in candidates]))
+                .group_by(RelatedRail.article_id)
+            )
+        }
         entered = set()
-        for candidate in self.neighbours(session, article_id, self.candidates):
-            rail = self.rail(session, candidate.article_id)
-            weakest = min((entry.score for entry in rail), default=0.0)
-            if len(rail) < self.size or candidate.score > weakest:
+        for candidate in candidates:
+            if candidate.score < self.min_score:
+                break  # best first: the rest score lower still
+            length, weakest = rails.get(candidate.article_id, (0, 0.0))
+            if length < self.size or candidate.score > weakest:
                 entered.add(candidate.article_id)
         return entered
 

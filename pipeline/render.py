@@ -6,6 +6,7 @@ versions), which the manifest records so a later change can find the outputs it 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,14 @@ class Rendered:
             self.versions[str(article.id)] = article.version
 
 
+def static_files() -> list[str]:
+    """Files under templates/static, published as they are under /static/."""
+    folder = TEMPLATES_DIR / "static"
+    return sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
+    )
+
+
 def key_of(article: Article) -> str:
     return article_key(article.section.slug, article.published_at, article.slug)
 
@@ -55,9 +64,20 @@ def readable_date(value: datetime) -> str:
     return f"{value.day} {value:%B %Y, %H:%M} UTC"
 
 
+def templates_hash() -> str:
+    """Identifies the templates an output was rendered with (provenance metadata)."""
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATES_DIR.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(TEMPLATES_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class Renderer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.templates_hash = templates_hash()
         self.site_url = settings.site_url.rstrip("/")
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES_DIR),
@@ -85,7 +105,7 @@ class Renderer:
             Kind.FRAGMENT_LATEST: self._fragment_latest,
             Kind.API_LATEST: self._api_latest,
             Kind.NOT_FOUND: self._not_found,
-            Kind.STYLESHEET: self._stylesheet,
+            Kind.STATIC: self._static,
         }
 
     def render(self, session: Session, spec: OutputSpec) -> Rendered | None:
@@ -164,7 +184,14 @@ class Renderer:
             "authors": list(article.authors),
             "published_at": article.published_at,
             "updated_at": article.updated_at,
-            "image": {"url": article.image_url, "alt": article.image_alt or ""}
+            "image": {
+                "url": article.image_url,
+                # Meta tags for apps and crawlers need absolute URLs.
+                "absolute_url": self.absolute(article.image_url)
+                if article.image_url.startswith("/")
+                else article.image_url,
+                "alt": article.image_alt or "",
+            }
             if article.image_url
             else None,
             "teaser": teaser(article.standfirst or article.body_html),
@@ -198,7 +225,8 @@ class Renderer:
             "keywords": [tag.slug for tag in article.tags],
         }
         if article.image_url:
-            data["image"] = [article.image_url]
+            image = article.image_url
+            data["image"] = [self.absolute(image) if image.startswith("/") else image]
         return data
 
     # -- lists ---------------------------------------------------------------------------
@@ -365,5 +393,7 @@ class Renderer:
     def _not_found(self, session: Session, spec: OutputSpec) -> Rendered:
         return Rendered(spec.key, spec.kind, self._page("404.html", canonical=self.absolute("/")))
 
-    def _stylesheet(self, session: Session, spec: OutputSpec) -> Rendered:
-        return Rendered(spec.key, spec.kind, (TEMPLATES_DIR / "static" / "style.css").read_bytes())
+    def _static(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        if spec.subject not in static_files():
+            return None
+        return Rendered(spec.key, spec.kind, (TEMPLATES_DIR / "static" / spec.subject).read_bytes())

@@ -11,7 +11,7 @@ from pipeline.config import Settings
 from pipeline.db import SessionFactory, make_engine, make_session_factory, upgrade
 from pipeline.related import RelatedIndex
 from pipeline.render import Renderer
-from pipeline.storage import Storage, open_storage
+from pipeline.storage import Storage, open_purger, open_storage
 
 
 @dataclass
@@ -37,6 +37,6 @@ def create_services(settings: Settings, *, migrate: bool = True) -> Services:
         sessions=make_session_factory(engine),
         storage=storage,
         renderer=renderer,
-        publisher=Publisher(renderer, storage),
+        publisher=Publisher(renderer, storage, open_purger(settings)),
         related=RelatedIndex(settings),
     )

@@ -21,7 +21,7 @@ VISIBILITY_TIMEOUT = 3600
 def create_app(settings: Settings, services: Callable[[], Services] | None = None) -> Celery:
     app = Celery("pressrun", set_as_current=False)
     app.conf.update(
-        broker_url=settings.broker_url or "memory://",
+        broker_url=settings.broker_url or "memory://localhost/",
         task_always_eager=settings.eager,
         # Failures are recorded on the event row; the caller reads the outcome from there.
         task_eager_propagates=False,
@@ -42,7 +42,9 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         worker_send_task_events=True,
         task_send_sent_event=True,
     )
-    register_tasks(app, services or cache(lambda: create_services(settings)))
+    register_tasks(
+        app, services or cache(lambda: create_services(settings)), lambda: CeleryDispatcher(app)
+    )
     return app
 
 
@@ -55,3 +57,6 @@ class CeleryDispatcher:
     def dispatch(self, event_id: int) -> None:
         # retry=False: a broker that is down must not hold the editor's request hostage.
         self.app.tasks["pressrun.handle_event"].apply_async((event_id,), retry=False)
+
+    def dispatch_list(self, list_key: str) -> None:
+        self.app.tasks["pressrun.refresh_list"].apply_async((list_key,), retry=False)

@@ -40,6 +40,22 @@ class Storage(Protocol):
 
     def describe(self) -> str: ...
 
+    def check(self) -> None:
+        """Raise StorageError when the store cannot be used (checked at worker start)."""
+        ...
+
+
+class CdnPurger(Protocol):
+    def purge(self, paths: list[str]) -> list[str]: ...
+
+
+def open_purger(settings: Settings) -> CdnPurger | None:
+    if not settings.cdn_cloudfront_distribution:
+        return None
+    from pipeline.storage.s3 import CloudFrontPurger
+
+    return CloudFrontPurger.from_settings(settings)
+
 
 def check_key(key: str) -> str:
     """Reject keys that are absolute, climb out, or hide control characters."""
@@ -61,6 +77,10 @@ def open_storage(settings: Settings) -> Storage:
         from pipeline.storage.local import LocalStorage
 
         return LocalStorage.from_url(settings.storage_url)
+    if url.scheme == "s3":
+        from pipeline.storage.s3 import S3Storage
+
+        return S3Storage.from_settings(settings)
     raise ConfigError(
         f"PRESSRUN_STORAGE_URL={settings.storage_url!r}: use file:///path or s3://bucket/prefix"
     )

@@ -22,6 +22,9 @@ class LocalStorage:
     def describe(self) -> str:
         return f"folder {self.root}"
 
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
         if not path.is_relative_to(self.root):

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,6 @@ class Case:
     files: tuple[tuple[str, bytes], ...] = ()
     mentions: tuple[str, ...] = ()
     exit_code: int = 2
-    env: tuple[tuple[str, str], ...] = field(default=())
 
 
 def as_bytes(content: Any) -> bytes:
@@ -295,7 +294,7 @@ def execute(case: Case, world: World, folder: Path) -> Outcome:
     shutil.copytree(world.root, folder)
     for name, content in case.files:
         (folder / name).write_bytes(content)
-    result = run_pressrun(folder, *case.args, extra_env=dict(case.env))
+    result = run_pressrun(folder, *case.args)
     return Outcome(result.returncode, result.stdout, result.stderr, fingerprint(folder))
 
 
@@ -304,12 +303,11 @@ def outcomes(
     request: pytest.FixtureRequest, world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Outcome]:
     """Run every selected bad case at once, each in its own copy of the world."""
-    selected = {
-        item.callspec.params["case"].id
-        for item in request.session.items
-        if getattr(item, "module", None) is request.module
-        and "case" in getattr(getattr(item, "callspec", None), "params", {})
-    }
+    selected = set()
+    for item in request.session.items:  # only the cases this run selected (-k, node ids)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if getattr(item, "module", None) is request.module and isinstance(params.get("case"), Case):
+            selected.add(params["case"].id)
     cases = [case for case in BAD_CASES if case.id in selected]
     base = tmp_path_factory.mktemp("bad-input")
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:

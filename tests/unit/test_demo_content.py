@@ -65,7 +65,7 @@ def test_keys_are_exactly_the_article_fields(articles: list[dict[str, object]]) 
             with_image += 1
             assert isinstance(image, dict)
             assert set(image) == {"url", "alt"}
-            assert image["url"] == f"https://images.example.com/{article['slug']}.jpg"
+            assert image["url"] == f"/static/demo/{article['section']}.svg"
             assert isinstance(image["alt"], str)
             assert image["alt"].strip()
     assert 0.2 < with_image / len(articles) < 0.45

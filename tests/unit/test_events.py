@@ -45,7 +45,7 @@ def test_running_a_task_twice_writes_nothing_the_second_time(newsroom: Newsroom)
         session.execute(
             update(Event).where(Event.id == outcome.event_id).values(status=EventStatus.DISPATCHED)
         )
-    again = process_event(newsroom.services, outcome.event_id)
+    again = process_event(newsroom.services, newsroom.dispatcher, outcome.event_id)
     assert again.report is not None
     assert again.report.written == []
     assert again.report.deleted == []
@@ -83,7 +83,7 @@ def test_unfinished_events_are_finished_by_the_next_process(newsroom: Newsroom) 
     with transaction(newsroom.services.sessions) as session:
         change = articles.publish(session, data, actor="crashed")
     assert newsroom.read(newsroom.key("orphaned")) is None
-    outcomes = finish_unfinished(newsroom.services)
+    outcomes = finish_unfinished(newsroom.services, newsroom.dispatcher)
     assert [o.event_id for o in outcomes] == [change.event_id]
     assert outcomes[0].status == EventStatus.LIVE
     assert newsroom.read(newsroom.key("orphaned")) is not None

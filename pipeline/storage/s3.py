@@ -1,0 +1,168 @@
+"""S3 and S3-compatible stores (MinIO, moto_server...): the only module that talks to boto3.
+
+Vendor errors are translated into `StorageError` (transient ones marked so, for the task layer
+to retry), and into `None` for a missing key, so the domain never imports botocore.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from pipeline.config import ConfigError, Settings
+from pipeline.storage import StorageError, StoredObject, check_key
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+INVALIDATION_BATCH = 3000  # CloudFront accepts up to 3000 paths per invalidation
+TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "InternalError", "RequestTimeout",
+                   "ServiceUnavailable", "RequestTimeTooSkewed"}  # fmt: skip
+
+
+class TransientStorageError(StorageError):
+    """Worth retrying: the store was busy, slow or briefly unreachable."""
+
+
+def _client_config() -> Config:
+    # botocore's `standard` retry mode retries throttling and 5xx with backoff; the task layer
+    # adds its own retries on top for longer outages.
+    return Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=20,
+        max_pool_connections=32,
+    )
+
+
+def _translate(error: Exception, action: str) -> StorageError:
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        message = f"S3 {action} failed: {code or status}: {error}"
+        if code in TRANSIENT_CODES or status in TRANSIENT_CODES:
+            return TransientStorageError(message)
+        return StorageError(message)
+    if isinstance(error, EndpointConnectionError | BotoCoreError):
+        return TransientStorageError(f"S3 {action} failed: {error}")
+    return StorageError(f"S3 {action} failed: {error}")
+
+
+class S3Storage:
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Storage:
+        url = urlparse(settings.storage_url)
+        if not url.netloc:
+            raise ConfigError(f"PRESSRUN_STORAGE_URL={settings.storage_url!r}: name a bucket")
+        client = boto3.session.Session().client(
+            "s3", endpoint_url=settings.s3_endpoint_url, config=_client_config()
+        )
+        return cls(client, url.netloc, url.path)
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def check(self) -> None:
+        """Fail fast and clearly when the bucket is missing or the credentials are wrong."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, f"access to bucket {self.bucket!r}") from None
+
+    def put(self, item: StoredObject) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(item.key),
+                Body=item.body,
+                ContentType=item.content_type,
+                CacheControl=item.cache_control,
+                Metadata=dict(item.metadata),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, f"put {item.key}") from None
+
+    def delete(self, keys: Iterable[str]) -> None:
+        names = [self._key(key) for key in keys]
+        for start in range(0, len(names), DELETE_BATCH):
+            batch = names[start : start + DELETE_BATCH]
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": name} for name in batch], "Quiet": True},
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise _translate(error, f"delete of {len(batch)} keys") from None
+            # DeleteObjects answers 200 even when single keys fail: check every one.
+            failures = answer.get("Errors", [])
+            if failures:
+                first = failures[0]
+                raise StorageError(
+                    f"S3 delete failed for {len(failures)} keys, first {first.get('Key')}: "
+                    f"{first.get('Code')} {first.get('Message')}"
+                )
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise _translate(error, f"get {key}") from None
+        except BotoCoreError as error:
+            raise _translate(error, f"get {key}") from None
+        body: bytes = answer["Body"].read()
+        return body
+
+    def keys(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for entry in page.get("Contents", []):
+                yield str(entry["Key"])[len(self.prefix) :]
+
+
+class CloudFrontPurger:
+    """Invalidates exactly the changed paths after an upload, in batches."""
+
+    def __init__(self, client: Any, distribution_id: str) -> None:
+        self.client = client
+        self.distribution_id = distribution_id
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CloudFrontPurger:
+        assert settings.cdn_cloudfront_distribution
+        client = boto3.session.Session().client(
+            "cloudfront", endpoint_url=settings.s3_endpoint_url, config=_client_config()
+        )
+        return cls(client, settings.cdn_cloudfront_distribution)
+
+    def purge(self, paths: list[str]) -> list[str]:
+        """Returns the invalidation ids created."""
+        created = []
+        unique = sorted(set(paths))
+        for start in range(0, len(unique), INVALIDATION_BATCH):
+            batch = unique[start : start + INVALIDATION_BATCH]
+            try:
+                answer = self.client.create_invalidation(
+                    DistributionId=self.distribution_id,
+                    InvalidationBatch={
+                        "Paths": {"Quantity": len(batch), "Items": batch},
+                        "CallerReference": f"pressrun-{time.time_ns()}-{start}",
+                    },
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise _translate(error, "CloudFront invalidation") from None
+            created.append(str(answer["Invalidation"]["Id"]))
+        return created
