@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pipeline.db import SessionFactory, transaction
@@ -169,30 +171,43 @@ def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:
 
 
 def record_manifest(session: Session, steps: list[BuildStep], event_id: int | None) -> None:
-    keys = [step.spec.key for step in steps]
-    for chunk in chunks(keys):
-        session.execute(delete(OutputDependency).where(OutputDependency.output_key.in_(chunk)))
-        session.execute(delete(Output).where(Output.key.in_(chunk)))
+    """Upsert what each key now holds. Keys go in sorted order and each output row is
+    written before its dependencies, so concurrent workers serialise per key on the row
+    lock and never deadlock."""
     now = utcnow()
-    for step in steps:
+    removed = sorted(step.spec.key for step in steps if step.rendered is None)
+    for chunk in chunks(removed):
+        session.execute(delete(Output).where(Output.key.in_(chunk)))
+    for step in sorted(steps, key=lambda item: item.spec.key):
         if step.rendered is None or step.digest is None:
             continue
-        session.add(
-            Output(
-                key=step.spec.key,
-                kind=str(step.spec.kind),
-                subject=step.spec.subject,
-                page=step.spec.page,
-                content_hash=step.digest,
-                article_versions=step.rendered.versions,
-                event_id=event_id,
-                updated_at=now,
+        row = {
+            "key": step.spec.key,
+            "kind": str(step.spec.kind),
+            "subject": step.spec.subject,
+            "page": step.spec.page,
+            "content_hash": step.digest,
+            "article_versions": step.rendered.versions,
+            "event_id": event_id,
+            "updated_at": now,
+        }
+        statement = _insert(session)(Output).values(row)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Output.key],
+                set_={name: statement.excluded[name] for name in row if name != "key"},
             )
         )
-    session.flush()
-    session.add_all(
-        OutputDependency(output_key=step.spec.key, data_key=data_key)
-        for step in steps
-        if step.rendered is not None
-        for data_key in sorted(step.rendered.data_keys)
-    )
+        session.execute(
+            delete(OutputDependency).where(OutputDependency.output_key == step.spec.key)
+        )
+        dependencies = [
+            {"output_key": step.spec.key, "data_key": data_key}
+            for data_key in sorted(step.rendered.data_keys)
+        ]
+        if dependencies:
+            session.execute(insert(OutputDependency), dependencies)
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

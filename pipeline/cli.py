@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy import select
@@ -22,6 +24,7 @@ from pipeline.services import Services, create_services
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_FOUND = 1
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -180,10 +183,83 @@ def import_command(app: App, file: Path) -> None:
 @main.command()
 @pass_app
 def status(app: App) -> None:
-    """Article and event counts, and the last events with their stage timings."""
+    """Counts, the last events with their stage timings, queue depths and workers online."""
     from pipeline.status import print_status
 
-    print_status(app.services)
+    broker = None
+    if not app.settings.eager:
+        from workers.app import broker_overview, create_app
+
+        broker = broker_overview(create_app(app.settings, lambda: app.services), app.settings)
+    print_status(app.services, broker)
+
+
+def _celery_app(app: App) -> Any:
+    if app.settings.eager:
+        fail("no broker configured: set PRESSRUN_BROKER_URL (redis://... or amqp://...)")
+    from workers.app import create_app
+
+    return create_app(app.settings)
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default="events,lists,rebuild",
+    show_default=True,
+    help="Comma-separated queues to consume.",
+)
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_app
+def worker(app: App, queues: str, concurrency: int, loglevel: str) -> None:
+    """Run a worker process (wraps `celery worker`)."""
+    from workers.app import queue_names
+
+    celery_app = _celery_app(app)
+    names = queue_names(app.settings)
+    chosen = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        fail(f"--queues: unknown queue {unknown[0]!r} (choose from {', '.join(names)})")
+    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
+    _check_storage(app)
+    app.services.engine.dispose()  # the pool's processes open their own connections
+    celery_app.worker_main(
+        [
+            "worker",
+            f"--hostname=pressrun-{os.getpid()}@%h",
+            f"--queues={','.join(names[name] for name in chosen)}",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+def _check_storage(app: App) -> None:
+    """Say at start, clearly, when the storage cannot be used; events fail with the error."""
+    from pipeline.storage import StorageError
+
+    try:
+        app.services.storage.check()
+    except StorageError as error:
+        click.echo(
+            f"error: storage {app.services.storage.describe()} is unusable: {error}", err=True
+        )
+        click.echo("error: events will fail with this error until it is fixed", err=True)
+    else:
+        click.echo(f"storage {app.services.storage.describe()} is reachable", err=True)
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_app
+def beat(app: App, loglevel: str) -> None:
+    """Run the scheduler (wraps `celery beat`): the outbox relay every few seconds."""
+    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
+    _celery_app(app).start(["beat", f"--loglevel={loglevel}"])
 
 
 @main.command()

@@ -40,6 +40,15 @@ class Settings:
     cache_control_long: str = "public, max-age=300, s-maxage=86400"
     cache_control_short: str = "public, max-age=30, s-maxage=60"
     s3_endpoint_url: str | None = None
+    # Queue names are prefixed with this (several sites, or tests, on one broker).
+    queue_prefix: str = ""
+    # The relay re-sends an event nobody dispatched after this many seconds...
+    relay_grace_seconds: int = 5
+    # ...and one stuck in a stage (its worker died) after this many.
+    relay_stuck_seconds: int = 60
+    relay_batch: int = 500
+    # An event is marked failed after this many attempts (a poison article).
+    max_attempts: int = 5
     cdn_cloudfront_distribution: str | None = None
 
     @classmethod

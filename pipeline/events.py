@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pipeline.build import SyncReport
 from pipeline.db import transaction
@@ -17,6 +18,7 @@ from pipeline.planner import plan_change, plan_everything
 from pipeline.refresh import mark_dirty, unfinished_lists
 from pipeline.render import key_of
 from pipeline.services import Services
+from pipeline.storage import TransientStorageError
 
 log = logging.getLogger("pressrun.events")
 
@@ -94,7 +96,7 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         )
         queue = _hand_over_lists(services, event_id, lists, report)
     except Exception as error:
-        _fail(services, event_id, error)
+        _record_failure(services, event_id, error)
         raise
     for list_key in queue:
         dispatcher.dispatch_list(list_key)
@@ -150,15 +152,29 @@ def _set_stage(
         session.execute(statement)
 
 
-def _fail(services: Services, event_id: int, error: Exception) -> None:
-    message = f"{type(error).__name__}: {error}"
-    log.error("event %s failed: %s", event_id, message)
+def is_transient(error: BaseException) -> bool:
+    """Errors a retry can cure: the store or the database was briefly unreachable."""
+    if isinstance(error, TransientStorageError | OSError):
+        return True
+    return (isinstance(error, DBAPIError) and bool(error.connection_invalidated)) or isinstance(
+        error, OperationalError
+    )
+
+
+def _record_failure(services: Services, event_id: int, error: Exception) -> None:
+    """Keep the error on the event; a transient one leaves it to be retried, until the tries
+    run out. Anything else (a poison article) fails it at once."""
+    message = f"{type(error).__name__}: {error}"[:4000]
     with transaction(services.sessions) as session:
-        session.execute(
-            update(Event)
-            .where(Event.id == event_id)
-            .values(status=EventStatus.FAILED, error=message[:4000])
-        )
+        event = session.get(Event, event_id)
+        if event is None:
+            return
+        event.error = message
+        if not is_transient(error) or event.attempts >= services.settings.max_attempts:
+            event.status = EventStatus.FAILED
+            log.error("event %s failed: %s", event_id, message)
+        else:
+            log.warning("event %s will be retried: %s", event_id, message)
 
 
 def unfinished_events(services: Services) -> list[int]:

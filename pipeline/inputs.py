@@ -120,6 +120,10 @@ def parse_article(data: Any, *, ignore_unknown: bool = False) -> tuple[ArticleIn
     """Validate one article; returns it with the unknown fields that were ignored (if allowed)."""
     if not isinstance(data, dict):
         raise InvalidInput("article", "must be a JSON object")
+    for name, value in data.items():
+        if value is None and name in ARTICLE_FIELDS:
+            # An explicit null is a wrong type, not "not given": leave the field out instead.
+            raise InvalidInput(name, "must not be null (leave the field out instead)")
     unknown = sorted(set(data) - ARTICLE_FIELDS)
     if unknown and ignore_unknown:
         data = {key: value for key, value in data.items() if key in ARTICLE_FIELDS}

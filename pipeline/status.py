@@ -18,7 +18,7 @@ from pipeline.services import Services
 STAGES = ("dispatched", "started", "rendered", "live")
 
 
-def print_status(services: Services, limit: int = 15) -> None:
+def print_status(services: Services, broker: dict[str, Any] | None = None, limit: int = 15) -> None:
     console = Console(width=None if sys.stdout.isatty() else 160)
     with transaction(services.sessions) as session:
         article_counts = _grouped(session, Article.status)
@@ -39,9 +39,28 @@ def print_status(services: Services, limit: int = 15) -> None:
             event.status,
             f"{event.accepted_at:%Y-%m-%d %H:%M:%S}",
             *(_after(event.accepted_at, getattr(event, f"{stage}_at")) for stage in STAGES),
-            (event.error or "")[:80],
+            (event.error or "")[:60],
         )
     console.print(table)
+    for event in recent:
+        if event.status == "failed":
+            console.print(f"event {event.id} failed: {event.error}")
+    if broker is not None:
+        _print_broker(console, broker)
+
+
+def _print_broker(console: Console, broker: dict[str, Any]) -> None:
+    if broker.get("error"):
+        console.print(f"broker: unreachable ({broker['error']})")
+        return
+    depths = ", ".join(f"{name} {depth}" for name, depth in broker["queues"].items())
+    console.print(f"queues:   {depths}")
+    workers = broker["workers"]
+    console.print(f"workers:  {len(workers)} online")
+    for name, info in sorted(workers.items()):
+        console.print(
+            f"  {name}: queues {', '.join(info['queues'])}, concurrency {info['concurrency']}"
+        )
 
 
 def _grouped(session: Session, column: Any) -> dict[str, int]:

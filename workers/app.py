@@ -5,21 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from pipeline.config import Settings
 from pipeline.services import Services, create_services
 from workers.tasks import register_tasks
 
 QUEUES = ("events", "lists", "rebuild")
-# A message a worker took but never acknowledged (it died) goes back to the queue after this
-# many seconds on Redis; the outbox relay re-sends stuck events much sooner than that.
+# A message a worker took but never acknowledged (it died) goes back to its queue after this
+# many seconds on Redis. The outbox relay re-sends stuck events much sooner than that.
 VISIBILITY_TIMEOUT = 3600
+# Sending must not block an editor's request when the broker is down: give up quickly and
+# leave the event to the relay.
+CONNECT_TIMEOUT = 3
+RELAY_EVERY_SECONDS = 5.0
+
+
+def queue_names(settings: Settings) -> dict[str, str]:
+    return {name: f"{settings.queue_prefix}{name}" for name in QUEUES}
 
 
 def create_app(settings: Settings, services: Callable[[], Services] | None = None) -> Celery:
     app = Celery("pressrun", set_as_current=False)
+    names = queue_names(settings)
     app.conf.update(
         broker_url=settings.broker_url or "memory://localhost/",
         task_always_eager=settings.eager,
@@ -31,20 +42,38 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="events",
+        # Queues are created on first use (task_create_missing_queues).
+        task_default_queue=names["events"],
         task_routes={
-            "pressrun.handle_event": {"queue": "events"},
-            "pressrun.refresh_list": {"queue": "lists"},
-            "pressrun.rebuild_chunk": {"queue": "rebuild"},
+            "pressrun.handle_event": {"queue": names["events"]},
+            "pressrun.relay": {"queue": names["events"]},
+            "pressrun.refresh_list": {"queue": names["lists"]},
+            "pressrun.rebuild_chunk": {"queue": names["rebuild"]},
         },
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_timeout=CONNECT_TIMEOUT,
         broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_timeout": 10,
+        },
         worker_send_task_events=True,
         task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "relay": {"task": "pressrun.relay", "schedule": RELAY_EVERY_SECONDS},
+        },
+        beat_schedule_filename="/tmp/pressrun-beat-schedule",
     )
-    register_tasks(
-        app, services or cache(lambda: create_services(settings)), lambda: CeleryDispatcher(app)
-    )
+    provider = services or cache(lambda: create_services(settings, migrate=False))
+    register_tasks(app, provider, lambda: CeleryDispatcher(app))
+
+    def warm_up(**_: Any) -> None:
+        # Build the services (engine, templates) when a pool process starts, not on the
+        # first publish it handles.
+        provider()
+
+    worker_process_init.connect(warm_up, weak=False)
     return app
 
 
@@ -60,3 +89,31 @@ class CeleryDispatcher:
 
     def dispatch_list(self, list_key: str) -> None:
         self.app.tasks["pressrun.refresh_list"].apply_async((list_key,), retry=False)
+
+
+def broker_overview(app: Celery, settings: Settings) -> dict[str, Any]:
+    """Queue depths and the workers online, for `pressrun status` (never raises)."""
+    overview: dict[str, Any] = {"queues": {}, "workers": {}, "error": None}
+    try:
+        with app.connection_for_read() as connection:
+            channel = connection.default_channel
+            for name, queue in queue_names(settings).items():
+                overview["queues"][name] = _depth(channel, queue)
+        replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        stats = app.control.inspect(timeout=1.0).stats() or {}
+        for worker, queues in replies.items():
+            pool = stats.get(worker, {}).get("pool", {})
+            overview["workers"][worker] = {
+                "queues": sorted(queue["name"] for queue in queues),
+                "concurrency": pool.get("max-concurrency"),
+            }
+    except Exception as error:  # status must answer even when the broker does not
+        overview["error"] = str(error)
+    return overview
+
+
+def _depth(channel: Any, queue: str) -> int:
+    try:
+        return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception:  # a queue nobody declared yet holds nothing
+        return 0

@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
-from celery import Celery
+from celery import Celery, Task
 
-from pipeline.events import Dispatcher, process_event
+from pipeline.events import Dispatcher, is_transient, process_event
 from pipeline.refresh import refresh_list
+from pipeline.relay import relay
 from pipeline.services import Services
+
+TASK_OPTIONS = {
+    "shared": False,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+RETRY_BACKOFF_MAX = 30
+MAX_RETRIES = 4
+
+
+def retry_if_transient(task: Task, error: Exception) -> None:
+    """Retry storage and database hiccups with exponential backoff and jitter (the tries are
+    bounded; after them the relay, then `pressrun events retry`, take over)."""
+    if is_transient(error) and task.request.retries < MAX_RETRIES:
+        delay = min(RETRY_BACKOFF_MAX, 2**task.request.retries) * (0.5 + random.random())
+        raise task.retry(exc=error, countdown=delay)
 
 
 def register_tasks(
     app: Celery, services: Callable[[], Services], dispatcher: Callable[[], Dispatcher]
 ) -> None:
-    @app.task(  # type: ignore[untyped-decorator]
-        name="pressrun.handle_event", shared=False, acks_late=True, reject_on_worker_lost=True
-    )
-    def handle_event(event_id: int) -> str:
+    @app.task(name="pressrun.handle_event", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
+    def handle_event(self: Task, event_id: int) -> str:
         """Render and sync what one outbox event changed (ids only: re-read the world)."""
-        return str(process_event(services(), dispatcher(), event_id).status)
+        try:
+            return str(process_event(services(), dispatcher(), event_id).status)
+        except Exception as error:
+            retry_if_transient(self, error)
+            raise
 
-    @app.task(  # type: ignore[untyped-decorator]
-        name="pressrun.refresh_list", shared=False, acks_late=True, reject_on_worker_lost=True
-    )
-    def refresh(list_key: str) -> int:
+    @app.task(name="pressrun.refresh_list", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
+    def refresh(self: Task, list_key: str) -> int:
         """One coalesced refresh of a list (home, a section, a tag, the sitemaps)."""
-        report = refresh_list(services(), dispatcher(), list_key)
+        try:
+            report = refresh_list(services(), dispatcher(), list_key)
+        except Exception as error:
+            retry_if_transient(self, error)
+            raise
         return len(report.written) if report else 0
+
+    @app.task(name="pressrun.relay", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
+    def relay_task() -> int:
+        """Re-send what was committed but never dispatched or never finished."""
+        report = relay(services(), dispatcher())
+        return len(report.events) + len(report.lists)

@@ -14,6 +14,10 @@ class StorageError(RuntimeError):
     """The store refused or failed an operation (after the adapter's own retries)."""
 
 
+class TransientStorageError(StorageError):
+    """Worth retrying: the store was busy, slow or briefly unreachable."""
+
+
 class UnsafeKey(ValueError):
     """A key that would escape the site's root."""
 

@@ -16,16 +16,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from pipeline.config import ConfigError, Settings
-from pipeline.storage import StorageError, StoredObject, check_key
+from pipeline.storage import StorageError, StoredObject, TransientStorageError, check_key
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 INVALIDATION_BATCH = 3000  # CloudFront accepts up to 3000 paths per invalidation
 TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "InternalError", "RequestTimeout",
                    "ServiceUnavailable", "RequestTimeTooSkewed"}  # fmt: skip
-
-
-class TransientStorageError(StorageError):
-    """Worth retrying: the store was busy, slow or briefly unreachable."""
 
 
 def _client_config() -> Config:
@@ -43,7 +39,7 @@ def _translate(error: Exception, action: str) -> StorageError:
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        message = f"S3 {action} failed: {code or status}: {error}"
+        message = f"{code or status} on S3 {action}: {error}"
         if code in TRANSIENT_CODES or status in TRANSIENT_CODES:
             return TransientStorageError(message)
         return StorageError(message)
@@ -78,7 +74,18 @@ class S3Storage:
         """Fail fast and clearly when the bucket is missing or the credentials are wrong."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            # HEAD answers carry no error body: name the usual causes from the status.
+            status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if status == "404":
+                raise StorageError(f"NoSuchBucket: bucket {self.bucket!r} does not exist") from None
+            if status in ("400", "401", "403"):
+                raise StorageError(
+                    f"AccessDenied ({status}) on bucket {self.bucket!r}: check the credentials "
+                    "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the profile)"
+                ) from None
+            raise _translate(error, f"access to bucket {self.bucket!r}") from None
+        except BotoCoreError as error:
             raise _translate(error, f"access to bucket {self.bucket!r}") from None
 
     def put(self, item: StoredObject) -> None:

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,11 +141,10 @@ STORIES = [
 HOSTILE_TITLES = {*PAYLOADS.values(), EVERY_PAYLOAD}
 
 
-def isolated_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def isolated_env(root: Path) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("PRESSRUN_")}
     env["PRESSRUN_DATABASE_URL"] = f"sqlite:///{root / 'pressrun.db'}"
     env["PRESSRUN_STORAGE_URL"] = f"file://{root / 'site'}"
-    env.update(extra or {})
     return env
 
 
@@ -252,20 +250,37 @@ def html_problems(path: Path) -> list[str]:
     return problems
 
 
-def xml_problems(path: Path) -> list[str]:
+def local_name(name: str) -> str:
+    return name.rsplit("}", 1)[-1].lower()
+
+
+def parsed_xml_problems(path: Path, forbidden: tuple[str, ...]) -> list[str]:
     raw = path.read_bytes()
     try:
         root = ET.fromstring(raw)
     except ET.ParseError as error:
         return [f"not well-formed XML: {error}"]
-    problems = [
-        f"<{element.tag}> element"
-        for element in root.iter()
-        if element.tag.rsplit("}", 1)[-1].lower() in ("script", *FORBIDDEN_ELEMENTS)
-    ]
+    problems = []
+    for element in root.iter():
+        if local_name(element.tag) in forbidden:
+            problems.append(f"<{element.tag}> element")
+        for name, value in element.attrib.items():
+            if local_name(name).startswith("on"):
+                problems.append(f"<{element.tag} {name}=...>: event handler attribute")
+            if re.sub(r"[\x00-\x20]", "", value).lower().startswith("javascript:"):
+                problems.append(f"<{element.tag} {name}={value!r}>: javascript: URL")
     text = raw.decode("utf-8")
     problems += [f"payload verbatim: {p!r}" for p in PAYLOADS.values() if p in text]
     return problems
+
+
+def xml_problems(path: Path) -> list[str]:
+    return parsed_xml_problems(path, ("script", *FORBIDDEN_ELEMENTS))
+
+
+def svg_problems(path: Path) -> list[str]:
+    """The site's own images: SVG may hold scripts and handlers too."""
+    return parsed_xml_problems(path, ("script", "foreignobject", "iframe"))
 
 
 def json_problems(path: Path) -> list[str]:
@@ -276,7 +291,12 @@ def json_problems(path: Path) -> list[str]:
     return []
 
 
-CHECKS = {".html": html_problems, ".xml": xml_problems, ".json": json_problems}
+CHECKS = {
+    ".html": html_problems,
+    ".xml": xml_problems,
+    ".json": json_problems,
+    ".svg": svg_problems,
+}
 
 
 def test_every_file_of_the_site_is_free_of_active_content(site: Site) -> None:

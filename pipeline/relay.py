@@ -1,0 +1,84 @@
+"""The outbox relay: events and list refreshes that were committed but never dispatched (the
+broker was down) or never finished (a worker died) are sent again. Tasks are idempotent, so a
+duplicate costs a re-render, never a wrong page."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from pipeline.db import transaction
+from pipeline.events import Dispatcher
+from pipeline.models import UNFINISHED, Event, EventStatus, ListRefresh, RefreshState, utcnow
+from pipeline.services import Services
+
+log = logging.getLogger("pressrun.relay")
+
+
+@dataclass(frozen=True)
+class RelayReport:
+    events: list[int]
+    lists: list[str]
+    failed: list[int]
+
+
+def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
+    settings = services.settings
+    now = utcnow()
+    # A fresh event is its writer's to dispatch; one stuck in a stage this long is not.
+    undispatched_before = now - timedelta(seconds=settings.relay_grace_seconds)
+    stuck_before = now - timedelta(seconds=settings.relay_stuck_seconds)
+    with transaction(services.sessions) as session:
+        rows = session.execute(
+            select(Event.id, Event.attempts)
+            .where(
+                Event.status.in_(UNFINISHED),
+                or_(
+                    (Event.status == EventStatus.ACCEPTED)
+                    & (Event.accepted_at < undispatched_before),
+                    Event.accepted_at < stuck_before,
+                ),
+                or_(Event.started_at.is_(None), Event.started_at < stuck_before),
+            )
+            .order_by(Event.id)
+            .limit(settings.relay_batch)
+        ).all()
+        failed = [event_id for event_id, attempts in rows if attempts >= settings.max_attempts]
+        if failed:
+            session.execute(
+                update(Event)
+                .where(Event.id.in_(failed))
+                .values(
+                    status=EventStatus.FAILED,
+                    error=f"gave up after {settings.max_attempts} attempts",
+                )
+            )
+        lists = list(
+            session.scalars(
+                select(ListRefresh.list_key).where(
+                    ListRefresh.state != RefreshState.IDLE, ListRefresh.updated_at < stuck_before
+                )
+            )
+        )
+        session.execute(
+            update(ListRefresh)
+            .where(ListRefresh.list_key.in_(lists))
+            .values(state=RefreshState.QUEUED, updated_at=now)
+        )
+    resend = [event_id for event_id, _ in rows if event_id not in failed]
+    for event_id in resend:
+        try:
+            dispatcher.dispatch(event_id)
+        except Exception as error:  # the broker is still down: try again next round
+            log.warning("relay could not dispatch event %s: %s", event_id, error)
+            break
+    for list_key in lists:
+        dispatcher.dispatch_list(list_key)
+    if resend or lists or failed:
+        log.info(
+            "relay: re-sent %d events, %d lists; %d failed", len(resend), len(lists), len(failed)
+        )
+    return RelayReport(resend, lists, failed)
