@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET ?= -q
 
-.PHONY: demo test lint typecheck unit browser install chromium services clean
+.PHONY: demo test lint typecheck install system-packages services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser) and
+# docker-compose to validate the compose file offline.
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-dejavu-core"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# PostgreSQL, Redis and RabbitMQ for the integration tests (started if down, or a loud failure).
+services:
+	bash .ci/services
 
 demo: install
 	$(BIN)/pressrun demo --serve
@@ -31,7 +40,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install chromium lint typecheck
+test: install system-packages services lint typecheck
 	$(BIN)/pytest -W error
 
 clean:

@@ -216,12 +216,19 @@ class Stack:
 
 
 def make_stack(
-    folder: Path, database_url: str, broker_url: str, s3_endpoint: str, **settings: Any
+    folder: Path,
+    database_url: str,
+    broker_url: str,
+    s3_endpoint: str,
+    *,
+    create_bucket: bool = True,
+    **settings: Any,
 ) -> Stack:
     bucket = f"test-{uuid.uuid4().hex[:12]}"
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    s3.create_bucket(Bucket=bucket)
+    if create_bucket:
+        s3.create_bucket(Bucket=bucket)
     config = Settings(
         database_url=database_url,
         broker_url=broker_url,

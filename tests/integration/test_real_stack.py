@@ -203,3 +203,90 @@ def test_db_upgrade_is_safe_from_several_processes(
     for process in processes:
         _, errors = process.communicate(timeout=60)
         assert process.returncode == 0, errors.decode()
+
+
+def test_wrong_credentials_are_reported_and_nothing_goes_live(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    from tests.integration.conftest import free_port, start_moto
+
+    port = free_port()
+    # moto_server checks credentials only when told to.
+    strict = start_moto(port, INITIAL_NO_AUTH_ACTION_COUNT="0")
+    built = make_stack(
+        tmp_path, database_url, redis_url, f"http://127.0.0.1:{port}", create_bucket=False
+    )
+    built.pressrun("db", "upgrade")
+    try:
+        built.start_workers(1)
+        assert "is unusable" in built.worker_logs()
+        assert "check the credentials" in built.worker_logs()
+        built.pressrun("publish", str(write_article(built.folder, "denied")))
+        built.wait_quiet()
+        status = built.pressrun("status").stdout
+        assert "events:   failed 1" in status
+        assert "InvalidAccessKeyId" in status
+        assert "live 1" not in status
+    finally:
+        built.stop_workers()
+        strict.terminate()
+        strict.wait(10)
+
+
+def test_cdn_purge_invalidates_exactly_the_changed_paths(
+    tmp_path: Path, database_url: str, redis_url: str, s3_endpoint: str
+) -> None:
+    import boto3
+
+    cloudfront = boto3.client(
+        "cloudfront",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": f"pressrun-{time.time_ns()}",
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "site",
+                        "DomainName": "site.s3.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "site",
+                "ViewerProtocolPolicy": "allow-all",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+            },
+            "Comment": "",
+            "Enabled": True,
+        }
+    )["Distribution"]["Id"]
+    built = make_stack(
+        tmp_path, database_url, redis_url, s3_endpoint, cdn_cloudfront_distribution=distribution
+    )
+    built.pressrun("db", "upgrade")
+    try:
+        built.start_workers(1)
+        built.pressrun("publish", str(write_article(built.folder, "cdn", slug="cdn-story")))
+        built.wait_quiet()
+        summaries = cloudfront.list_invalidations(DistributionId=distribution)
+        paths: set[str] = set()
+        for summary in summaries["InvalidationList"].get("Items", []):
+            batch = cloudfront.get_invalidation(DistributionId=distribution, Id=summary["Id"])
+            paths |= set(batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"])
+        assert "/politics/2024/05/02/cdn-story/" in paths
+        assert "/" in paths
+        assert "/feeds/latest.xml" in paths
+        assert paths == {
+            "/" + key.removesuffix("index.html") if key.endswith("index.html") else "/" + key
+            for key in built.stored_keys()
+        }
+    finally:
+        built.stop_workers()
