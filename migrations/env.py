@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import pipeline.api.models  # noqa: F401  (the API's tables, for a complete metadata)
 from pipeline.models import Base
 
 config = context.config

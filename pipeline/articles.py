@@ -74,15 +74,21 @@ def import_articles(
 
 
 def request_rebuild(
-    session: Session, *, actor: str, now: datetime | None = None, every_rail: bool = False
+    session: Session,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    every_rail: bool = False,
+    force: bool = False,
 ) -> Change:
     """Record a full rebuild: every output re-rendered from the database, the related index
-    brought up to date (and with `every_rail`, every "More like this" rail recomputed)."""
+    brought up to date (with `every_rail`, every "More like this" rail recomputed; with
+    `force`, every output written again even where the manifest says it is unchanged)."""
+    options = {
+        name: True for name, wanted in (("every_rail", every_rail), ("force", force)) if wanted
+    }
     event = Event(
-        kind=EventKind.REBUILD,
-        actor=actor,
-        accepted_at=now or utcnow(),
-        options={"every_rail": True} if every_rail else None,
+        kind=EventKind.REBUILD, actor=actor, accepted_at=now or utcnow(), options=options or None
     )
     session.add(event)
     session.flush()
@@ -249,3 +255,104 @@ def _record(
     session.add(event)
     session.flush()
     return Change(event.id, article.id, kind, article.version)
+
+
+# -- drafts and publishing what is saved (the editorial API) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    """An article's content saved: a new or updated draft, or (for a live article) a
+    republish with its event."""
+
+    article_id: int
+    version: int
+    created: bool
+    change: Change | None
+
+
+def article_by_slug(session: Session, slug: str) -> Article:
+    article = session.scalar(select(Article).where(Article.slug == slug))
+    if article is None:
+        raise ArticleNotFound(slug)
+    return article
+
+
+def save_draft(
+    session: Session, data: ArticleInput, *, actor: str, now: datetime | None = None
+) -> Saved:
+    """Save an article's content without making it live. A live article cannot hold a draft:
+    saving it republishes it, through `publish`, with its event."""
+    now = now or utcnow()
+    article = _find(session, data)
+    if article is not None and article.is_live:
+        change = publish(session, data, actor=actor, now=now)
+        return Saved(change.article_id, change.version, False, change)
+    created = article is None
+    if article is None:
+        article = _new_article(data, now)
+    changed = _apply_content(session, article, data, unique_slug=False)
+    session.add(article)
+    if changed and not created:
+        article.version += 1
+        article.updated_at = now
+    session.flush()
+    return Saved(article.id, article.version, created, None)
+
+
+def publish_saved(
+    session: Session,
+    slug: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    published_at: datetime | None = None,
+) -> Change:
+    """Make a saved article live as it stands, and record the event (a live one is re-sent).
+
+    `published_at` dates the publication (a draft saved without a date takes the moment it
+    goes live). A draft never seen by readers leaves no redirect at its draft-time URL.
+    """
+    now = now or utcnow()
+    article = article_by_slug(session, slug)
+    previous = snapshot(article)
+    never_live = article.status in (ArticleStatus.DRAFT, ArticleStatus.SCHEDULED)
+    if published_at is not None and never_live:
+        article.published_at = published_at
+    was_live = article.is_live
+    if not was_live:
+        article.status = ArticleStatus.PUBLISHED
+        article.version += 1
+        # A first publication was never modified since: dateModified equals datePublished.
+        article.updated_at = article.published_at if never_live else now
+    session.flush()
+    _leave_redirect(session, article, None)
+    kind = EventKind.UPDATE if was_live else EventKind.PUBLISH
+    return _record(session, article, kind, actor, previous, now)
+
+
+def mark_scheduled(session: Session, article: Article, *, now: datetime) -> ArticleStatus:
+    """Show a waiting article as scheduled; returns the status a cancellation restores."""
+    before = ArticleStatus(article.status)
+    if before != ArticleStatus.SCHEDULED:
+        article.status = ArticleStatus.SCHEDULED
+        article.version += 1
+        article.updated_at = now
+        session.flush()
+    return before
+
+
+def unmark_scheduled(
+    session: Session, article: Article, status: ArticleStatus, *, now: datetime
+) -> None:
+    """A cancelled schedule: the article goes back to the status it had before."""
+    if article.status == ArticleStatus.SCHEDULED:
+        article.status = status
+        article.version += 1
+        article.updated_at = now
+        session.flush()
+
+
+def find(session: Session, data: ArticleInput) -> Article | None:
+    """The article `data` names (by external id when given, else by slug), if it exists."""
+    return _find(session, data)

@@ -31,17 +31,40 @@ class SyncReport:
     written: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # A full rebuild counts its keys rather than listing a whole site on one event row.
+    written_count: int | None = None
+    deleted_count: int | None = None
+
+    @property
+    def written_total(self) -> int:
+        return len(self.written) if self.written_count is None else self.written_count
+
+    @property
+    def deleted_total(self) -> int:
+        return len(self.deleted) if self.deleted_count is None else self.deleted_count
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> SyncReport:
         # Copies: the lists must not alias a JSON column's committed value, or SQLAlchemy
         # would see no change when they grow.
         data = data or {}
-        return cls(list(data.get("written", [])), list(data.get("deleted", [])),
-                   int(data.get("unchanged", 0)))  # fmt: skip
+        return cls(
+            list(data.get("written", [])),
+            list(data.get("deleted", [])),
+            int(data.get("unchanged", 0)),
+            data.get("written_count"),
+            data.get("deleted_count"),
+        )
 
     def as_json(self) -> dict[str, Any]:
-        return {"written": self.written, "deleted": self.deleted, "unchanged": self.unchanged}
+        data: dict[str, Any] = {
+            "written": self.written,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+        }
+        if self.written_count is not None or self.deleted_count is not None:
+            data |= {"written_count": self.written_total, "deleted_count": self.deleted_total}
+        return data
 
     def add(self, other: SyncReport) -> None:
         self.written += other.written
@@ -87,20 +110,26 @@ class Publisher:
         *,
         event_id: int | None = None,
         first_key: str | None = None,
+        force: bool = False,
     ) -> SyncReport:
         """Render `specs` and sync what changed; `first_key` (the event's own article) is
         written before any other page, which may link to it."""
         with transaction(factory) as session:
-            steps, unchanged = self.render_all(session, sorted(set(specs)), first_key)
+            steps, unchanged = self.render_all(session, sorted(set(specs)), first_key, force)
         report = self.sync(factory, steps, event_id)
         report.unchanged = unchanged
         return report
 
     def render_all(
-        self, session: Session, specs: list[OutputSpec], first_key: str | None = None
+        self,
+        session: Session,
+        specs: list[OutputSpec],
+        first_key: str | None = None,
+        force: bool = False,
     ) -> tuple[list[BuildStep], int]:
-        """Render every spec; returns the steps that change storage and how many did not."""
-        known = stored_hashes(session, [spec.key for spec in specs])
+        """Render every spec; returns the steps that change storage and how many did not.
+        With `force` the manifest is not trusted: every output is written again."""
+        known = {} if force else stored_hashes(session, [spec.key for spec in specs])
         steps = []
         unchanged = 0
         for spec in specs:

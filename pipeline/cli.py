@@ -88,8 +88,8 @@ def report_outcome(outcome: Outcome) -> None:
     if outcome.report is not None:
         report = outcome.report
         click.echo(
-            f"objects: {len(report.written)} written, {report.unchanged} unchanged, "
-            f"{len(report.deleted)} deleted"
+            f"objects: {report.written_total} written, {report.unchanged} unchanged, "
+            f"{report.deleted_total} deleted"
         )
     if outcome.status == EventStatus.ACCEPTED:
         click.echo("the broker is unreachable: the event is saved and will be dispatched later")
@@ -148,14 +148,43 @@ def _checked_slug(value: str) -> str:
 
 @main.command()
 @click.option("--related", is_flag=True, help='Also recompute every "More like this" rail.')
+@click.option("--force", is_flag=True, help="Write every output, even unchanged ones.")
 @pass_app
-def rebuild(app: App, related: bool) -> None:
+def rebuild(app: App, related: bool, force: bool) -> None:
     """Re-render every output from the database (and bring the related index up to date)."""
     started = time.perf_counter()
     with db.transaction(app.services.sessions) as session:
-        change = articles.request_rebuild(session, actor="cli", every_rail=related)
-    report_outcome(app.dispatch(change.event_id))
+        change = articles.request_rebuild(session, actor="cli", every_rail=related, force=force)
+    report_outcome(run_with_progress(app, change.event_id))
     click.echo(f"seconds: {time.perf_counter() - started:.1f}")
+
+
+def run_with_progress(app: App, event_id: int) -> Outcome:
+    """Dispatch a rebuild and follow its chunks with a progress bar until it is live (in
+    the embedded default it runs in this process, in a thread beside the bar)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import Progress
+
+    from pipeline.events import event_outcome
+    from pipeline.rebuild import progress
+
+    with ThreadPoolExecutor(1) as pool, Progress(transient=True) as bar:
+        sending = pool.submit(app.dispatch, event_id)
+        task = bar.add_task("rebuild", total=None)
+        while True:
+            state = progress(app.services, event_id)
+            bar.update(
+                task,
+                description=f"rebuild: {state.phase}",
+                completed=state.done,
+                total=state.total or None,
+            )
+            if state.finished or (sending.done() and (app.settings.eager or sending.exception())):
+                break
+            time.sleep(0.3)
+        sending.result()
+    return event_outcome(app.services, event_id)
 
 
 @main.command(name="import")
@@ -176,7 +205,7 @@ def import_command(app: App, file: Path) -> None:
     click.echo(f"imported {len(batch.articles)} articles")
     if batch.ignored_fields:
         click.echo(f"ignored fields: {', '.join(sorted(batch.ignored_fields))}")
-    report_outcome(app.dispatch(change.event_id))
+    report_outcome(run_with_progress(app, change.event_id))
     click.echo(f"seconds: {time.perf_counter() - started:.1f}")
 
 

@@ -14,7 +14,8 @@ from pipeline.build import SyncReport
 from pipeline.db import transaction
 from pipeline.models import UNFINISHED, Article, Event, EventKind, EventStatus, utcnow
 from pipeline.outputs import OutputSpec, list_group
-from pipeline.planner import plan_change, plan_everything
+from pipeline.planner import plan_change
+from pipeline.rebuild import start_rebuild
 from pipeline.refresh import mark_dirty, unfinished_lists
 from pipeline.render import key_of
 from pipeline.services import Services
@@ -29,6 +30,8 @@ class Dispatcher(Protocol):
     def dispatch(self, event_id: int) -> None: ...
 
     def dispatch_list(self, list_key: str) -> None: ...
+
+    def dispatch_chunk(self, chunk_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,20 +78,21 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         event.started_at = utcnow()
         event.attempts += 1
         kind, article_id, previous = event.kind, event.article_id, event.previous
-        options = event.options or {}
+    if kind == EventKind.REBUILD:
+        try:
+            start_rebuild(services, dispatcher, event_id)
+        except Exception as error:
+            _record_failure(services, event_id, error)
+            raise
+        return event_outcome(services, event_id)
     try:
         with transaction(services.sessions) as session:
-            if kind == EventKind.REBUILD:
-                services.related.rebuild(session, every_rail=bool(options.get("every_rail")))
-                specs, first = plan_everything(session, services.settings), None
-                inline = True
-            else:
-                article = session.get(Article, article_id)
-                assert article is not None, f"event {event_id} has no article"
-                changed = services.related.apply_change(session, article)
-                specs = plan_change(session, services.settings, article, previous, changed)
-                first = key_of(article)
-                inline = not article.is_live or (previous is not None and previous["key"] != first)
+            article = session.get(Article, article_id)
+            assert article is not None, f"event {event_id} has no article"
+            changed = services.related.apply_change(session, article)
+            specs = plan_change(session, services.settings, article, previous, changed)
+            first = key_of(article)
+            inline = not article.is_live or (previous is not None and previous["key"] != first)
         lists = {} if inline else _group_lists(specs)
         pages = specs - {spec for group in lists.values() for spec in group}
         report = services.publisher.build(

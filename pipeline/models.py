@@ -213,6 +213,23 @@ class ListRefresh(Base):
     refreshes: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class RebuildChunk(Base):
+    """One share of a fleet-wide rebuild. Phases run in order (index, rails, render); chunks
+    within a phase run on any worker, and a crashed rebuild resumes from the chunks not done."""
+
+    __tablename__ = "rebuild_chunks"
+    id: Mapped[intpk]
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    phase: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    payload: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # What the chunk found (the articles its index phase re-indexed; what it wrote).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[when] = mapped_column(default=utcnow)
+
+
 class Output(Base):
     """The manifest: what each storage key holds and what it was built from."""
 

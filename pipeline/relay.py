@@ -13,6 +13,7 @@ from sqlalchemy import or_, select, update
 from pipeline.db import transaction
 from pipeline.events import Dispatcher
 from pipeline.models import UNFINISHED, Event, EventStatus, ListRefresh, RefreshState, utcnow
+from pipeline.rebuild import stale_chunks
 from pipeline.services import Services
 
 log = logging.getLogger("pressrun.relay")
@@ -77,6 +78,9 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
             break
     for list_key in lists:
         dispatcher.dispatch_list(list_key)
+    chunks = stale_chunks(services, stuck_before)
+    for chunk_id in chunks:
+        dispatcher.dispatch_chunk(chunk_id)
     if resend or lists or failed:
         log.info(
             "relay: re-sent %d events, %d lists; %d failed", len(resend), len(lists), len(failed)

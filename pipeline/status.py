@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.db import transaction
 from pipeline.models import Article, Event
+from pipeline.rebuild import progress
 from pipeline.services import Services
 
 STAGES = ("dispatched", "started", "rendered", "live")
@@ -45,6 +46,11 @@ def print_status(services: Services, broker: dict[str, Any] | None = None, limit
     for event in recent:
         if event.status == "failed":
             console.print(f"event {event.id} failed: {event.error}")
+        if event.kind == "rebuild" and event.status not in ("live", "failed"):
+            state = progress(services, event.id)
+            console.print(
+                f"rebuild {event.id}: {state.phase} phase, {state.done}/{state.total} chunks"
+            )
     if broker is not None:
         _print_broker(console, broker)
 

@@ -18,7 +18,7 @@ STOPWORDS = frozenset(
     yourself yourselves said says say mr mrs ms one two three new year years may might must
     shall us many much well however told since around like get got make made""".split()  # noqa: SIM905
 )
-TITLE_WEIGHT = 3
+TITLE_WEIGHT = 2
 TAG_WEIGHT = 4
 MAX_TERM_LENGTH = 40
 _WORD = re.compile(r"[^\W_]+")

@@ -82,9 +82,9 @@ class Newsroom:
             change = articles.unpublish(session, slug, actor="test")
         return dispatch_event(self.services, self.dispatcher, change.event_id)
 
-    def rebuild(self) -> Outcome:
+    def rebuild(self, *, force: bool = False) -> Outcome:
         with transaction(self.services.sessions) as session:
-            change = articles.request_rebuild(session, actor="test")
+            change = articles.request_rebuild(session, actor="test", force=force)
         return dispatch_event(self.services, self.dispatcher, change.event_id)
 
     def key(self, slug: str) -> str:

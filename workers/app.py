@@ -90,6 +90,9 @@ class CeleryDispatcher:
     def dispatch_list(self, list_key: str) -> None:
         self.app.tasks["pressrun.refresh_list"].apply_async((list_key,), retry=False)
 
+    def dispatch_chunk(self, chunk_id: int) -> None:
+        self.app.tasks["pressrun.rebuild_chunk"].apply_async((chunk_id,), retry=False)
+
 
 def broker_overview(app: Celery, settings: Settings) -> dict[str, Any]:
     """Queue depths and the workers online, for `pressrun status` (never raises)."""

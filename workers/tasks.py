@@ -8,6 +8,7 @@ from collections.abc import Callable
 from celery import Celery, Task
 
 from pipeline.events import Dispatcher, is_transient, process_event
+from pipeline.rebuild import run_chunk
 from pipeline.refresh import refresh_list
 from pipeline.relay import relay
 from pipeline.services import Services
@@ -50,6 +51,15 @@ def register_tasks(
             retry_if_transient(self, error)
             raise
         return len(report.written) if report else 0
+
+    @app.task(name="pressrun.rebuild_chunk", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
+    def rebuild_chunk(self: Task, chunk_id: int) -> None:
+        """One share of a full rebuild (index, rails or render phase)."""
+        try:
+            run_chunk(services(), dispatcher(), chunk_id)
+        except Exception as error:
+            retry_if_transient(self, error)
+            raise
 
     @app.task(name="pressrun.relay", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def relay_task() -> int:

@@ -139,6 +139,19 @@ class S3Storage:
             for entry in page.get("Contents", []):
                 yield str(entry["Key"])[len(self.prefix) :]
 
+    def presign(self, key: str, seconds: int) -> str:
+        """A link that lets whoever holds it read one object until it expires (previews).
+        Signing is local: no request is made."""
+        try:
+            url = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=seconds,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, f"presign {key}") from None
+        return str(url)
+
 
 class CloudFrontPurger:
     """Invalidates exactly the changed paths after an upload, in batches."""

@@ -1,0 +1,55 @@
+"""Deleting what has expired: idempotency records, remembered webhook signatures, previews.
+Run by the periodic job (pipeline.schedule.run_due)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import CursorResult, Delete, delete, select
+from sqlalchemy.orm import Session
+
+from pipeline.api.models import IdempotencyRecord, Preview, WebhookDelivery
+from pipeline.api.previews import open_preview_store
+from pipeline.db import transaction
+from pipeline.services import Services
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Purged:
+    idempotency_records: int
+    webhook_deliveries: int
+    previews: int
+
+
+def purge_expired(services: Services, now: datetime) -> Purged:
+    with transaction(services.sessions) as session:
+        records = _deleted(
+            session, delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now)
+        )
+        deliveries = _deleted(
+            session, delete(WebhookDelivery).where(WebhookDelivery.expires_at < now)
+        )
+        expired = list(
+            session.execute(
+                select(Preview.id, Preview.storage_key)
+                .where(Preview.expires_at < now)
+                .order_by(Preview.id)
+                .limit(BATCH)
+            )
+        )
+    if expired:
+        # Objects first: a row whose object is gone is retried harmlessly next time; an
+        # object whose row is gone would never be deleted.
+        open_preview_store(services.settings, services.storage).delete(key for _, key in expired)
+        with transaction(services.sessions) as session:
+            session.execute(delete(Preview).where(Preview.id.in_([id_ for id_, _ in expired])))
+    return Purged(records, deliveries, len(expired))
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount or 0)

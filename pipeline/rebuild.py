@@ -1,0 +1,230 @@
+"""Full rebuilds shared by the fleet: the work is split into chunks on the `rebuild` queue.
+
+Three phases, in order: `index` (every live article's terms into the related index, so
+document frequencies are final), `rails` (the "More like this" rails whose inputs changed),
+`render` (every output the site should have, plus what the manifest holds, so orphans go).
+Chunks of a phase run on any worker; the one that finishes a phase opens the next. A crashed
+rebuild resumes: chunks not done are sent again (by the relay, or by the next `pressrun`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+
+from pipeline.build import SyncReport
+from pipeline.db import transaction
+from pipeline.models import Article, ArticleStatus, Event, EventStatus, RebuildChunk, utcnow
+from pipeline.outputs import Kind, OutputSpec
+from pipeline.planner import plan_everything
+from pipeline.services import Services
+
+log = logging.getLogger("pressrun.rebuild")
+PHASES = ("index", "rails", "render")
+CHUNK_ARTICLES = 250
+CHUNK_OUTPUTS = 400
+
+
+class ChunkDispatcher(Protocol):
+    def dispatch_chunk(self, chunk_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    done: int
+    total: int
+    finished: bool
+
+
+def start_rebuild(services: Services, dispatcher: ChunkDispatcher, event_id: int) -> None:
+    """Open the first phase (or, when resuming, send again what is not done)."""
+    with transaction(services.sessions) as session:
+        existing = session.scalar(select(func.count()).where(RebuildChunk.event_id == event_id))
+        if existing:
+            pending = _unfinished_chunks(session, event_id)
+        else:
+            services.related.remove_unpublished(session)
+            pending = _open_phase(session, services, event_id, "index")
+    for chunk_id in pending:
+        dispatcher.dispatch_chunk(chunk_id)
+    if not pending:
+        advance(services, dispatcher, event_id)
+
+
+def _unfinished_chunks(session: Any, event_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(RebuildChunk.id)
+            .where(RebuildChunk.event_id == event_id, RebuildChunk.state != "done")
+            .order_by(RebuildChunk.id)
+        )
+    )
+
+
+def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> list[int]:
+    if phase == "render":
+        specs = sorted(plan_everything(session, services.settings))
+        payloads = [
+            [
+                [str(spec.kind), spec.subject, spec.page]
+                for spec in specs[start : start + CHUNK_OUTPUTS]
+            ]
+            for start in range(0, len(specs), CHUNK_OUTPUTS)
+        ]
+    else:
+        ids = list(
+            session.scalars(
+                select(Article.id)
+                .where(Article.status == ArticleStatus.PUBLISHED)
+                .order_by(Article.id)
+            )
+        )
+        payloads = [
+            ids[start : start + CHUNK_ARTICLES] for start in range(0, len(ids), CHUNK_ARTICLES)
+        ]
+    chunks = [
+        RebuildChunk(event_id=event_id, phase=phase, number=number, payload=payload)
+        for number, payload in enumerate(payloads)
+    ]
+    session.add_all(chunks)
+    session.flush()
+    return [chunk.id for chunk in chunks]
+
+
+def run_chunk(services: Services, dispatcher: ChunkDispatcher, chunk_id: int) -> None:
+    """Do one chunk (a no-op if another worker did it), then open the next phase if this
+    was the last of its phase."""
+    with transaction(services.sessions) as session:
+        chunk = session.get(RebuildChunk, chunk_id, with_for_update=True)
+        if chunk is None or chunk.state == "done":
+            return
+        chunk.state, chunk.attempts, chunk.updated_at = "running", chunk.attempts + 1, utcnow()
+        event_id, phase, payload = chunk.event_id, chunk.phase, list(chunk.payload)
+        options = (session.get(Event, event_id) or Event()).options or {}
+    result = _work(services, event_id, phase, payload, options)
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(RebuildChunk)
+            .where(RebuildChunk.id == chunk_id)
+            .values(state="done", result=result, updated_at=utcnow())
+        )
+    advance(services, dispatcher, event_id)
+
+
+def _work(
+    services: Services, event_id: int, phase: str, payload: list[Any], options: dict[str, Any]
+) -> dict[str, Any]:
+    if phase == "render":
+        specs = {OutputSpec(Kind(kind), subject, int(page)) for kind, subject, page in payload}
+        report = services.publisher.build(
+            services.sessions, specs, event_id=event_id, force=bool(options.get("force"))
+        )
+        return {
+            "written": len(report.written),
+            "deleted": len(report.deleted),
+            "unchanged": report.unchanged,
+        }
+    with transaction(services.sessions) as session:
+        if phase == "index":
+            live = list(session.scalars(select(Article).where(Article.id.in_(payload))))
+            return {"fresh": services.related.index_many(session, live)}
+        fresh = _fresh_articles(session, event_id)
+        every_rail = bool(options.get("every_rail"))
+        services.related.refresh_rails_for(session, list(payload), fresh, every_rail)
+        return {}
+
+
+def _fresh_articles(session: Any, event_id: int) -> set[int]:
+    results = session.scalars(
+        select(RebuildChunk.result).where(
+            RebuildChunk.event_id == event_id, RebuildChunk.phase == "index"
+        )
+    )
+    return {article_id for result in results if result for article_id in result["fresh"]}
+
+
+def advance(services: Services, dispatcher: ChunkDispatcher, event_id: int) -> None:
+    """Open the next phase once the current one is done; finish the event after the last.
+    The event row's lock makes the last two finishers of a phase agree on who opens it."""
+    with transaction(services.sessions) as session:
+        event = session.get(Event, event_id, with_for_update=True, populate_existing=True)
+        if event is None or event.status in (EventStatus.LIVE, EventStatus.FAILED):
+            return
+        states = dict(
+            session.execute(
+                select(RebuildChunk.phase, func.count())
+                .where(RebuildChunk.event_id == event_id, RebuildChunk.state != "done")
+                .group_by(RebuildChunk.phase)
+            ).all()
+        )
+        if states:
+            return
+        opened = {
+            phase
+            for (phase,) in session.execute(
+                select(RebuildChunk.phase).where(RebuildChunk.event_id == event_id).distinct()
+            )
+        }
+        following = [phase for phase in PHASES if phase not in opened]
+        pending: list[int] = []
+        while following and not pending:
+            pending = _open_phase(session, services, event_id, following.pop(0))
+        if not pending:
+            _finish(session, event)
+    for chunk_id in pending:
+        dispatcher.dispatch_chunk(chunk_id)
+
+
+def _finish(session: Any, event: Event) -> None:
+    results = session.scalars(
+        select(RebuildChunk.result).where(
+            RebuildChunk.event_id == event.id, RebuildChunk.phase == "render"
+        )
+    )
+    report = SyncReport(written_count=0, deleted_count=0)
+    for result in results:
+        if result:
+            report.unchanged += int(result.get("unchanged", 0))
+            report.written_count = report.written_total + int(result.get("written", 0))
+            report.deleted_count = report.deleted_total + int(result.get("deleted", 0))
+    now = utcnow()
+    event.status, event.rendered_at, event.live_at = EventStatus.LIVE, now, now
+    event.outputs = report.as_json()
+    log.info(
+        "rebuild %s done: %d written, %d deleted",
+        event.id,
+        report.written_total,
+        report.deleted_total,
+    )
+
+
+def progress(services: Services, event_id: int) -> Progress:
+    with transaction(services.sessions) as session:
+        rows = session.execute(
+            select(RebuildChunk.phase, RebuildChunk.state, func.count())
+            .where(RebuildChunk.event_id == event_id)
+            .group_by(RebuildChunk.phase, RebuildChunk.state)
+        ).all()
+        event = session.get(Event, event_id)
+        finished = event is not None and event.status in (EventStatus.LIVE, EventStatus.FAILED)
+    opened = [phase for phase in PHASES if any(row[0] == phase for row in rows)]
+    phase = opened[-1] if opened else PHASES[0]
+    total = sum(count for name, _, count in rows if name == phase)
+    done = sum(count for name, state, count in rows if name == phase and state == "done")
+    return Progress(phase, done, total, finished)
+
+
+def stale_chunks(services: Services, older_than: Any) -> list[int]:
+    """Chunks pending or running since before `older_than` (their worker died): resend."""
+    with transaction(services.sessions) as session:
+        return list(
+            session.scalars(
+                select(RebuildChunk.id).where(
+                    RebuildChunk.state != "done", RebuildChunk.updated_at < older_than
+                )
+            )
+        )
