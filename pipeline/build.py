@@ -7,6 +7,7 @@ HEAD per object). Pages are written before the lists that link to them, and dele
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,10 @@ from pipeline.storage import CdnPurger, Storage, StoredObject
 
 # SQLite caps bound parameters; chunk IN lists well under it.
 CHUNK = 500
+# Each round re-renders what the previous one wrote; more than a couple means a storm of
+# changes to the same outputs, which their own events will settle.
+MAX_RECHECKS = 3
+log = logging.getLogger("pressrun.build")
 
 
 @dataclass
@@ -117,8 +122,37 @@ class Publisher:
         with transaction(factory) as session:
             steps, unchanged = self.render_all(session, sorted(set(specs)), first_key, force)
         report = self.sync(factory, steps, event_id)
+        self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
         return report
+
+    def _settle(
+        self,
+        factory: SessionFactory,
+        done: list[BuildStep],
+        event_id: int | None,
+        report: SyncReport,
+    ) -> None:
+        """Versioned writes by re-checking after upload: render what was just written or
+        deleted again, from a snapshot taken after the upload, and redo any output whose
+        content moved on meanwhile. Whoever writes a key last re-checks it last, so a render
+        from older data (a slow worker, a reordered delivery) never stays in storage; every
+        later change brings its own render. Works on any store, no locks held."""
+        for _ in range(MAX_RECHECKS):
+            if not done:
+                return
+            with transaction(factory) as session:
+                redo = [
+                    BuildStep(step.spec, fresh, digest(fresh.body) if fresh else None)
+                    for step in done
+                    for fresh in [self.renderer.render(session, step.spec)]
+                    if (digest(fresh.body) if fresh else None) != step.digest
+                ]
+            redo.sort(key=lambda step: _order(step, None))
+            if redo:
+                log.info("re-check: %d outputs moved on while being written", len(redo))
+                report.add(self.sync(factory, redo, event_id))
+            done = redo
 
     def render_all(
         self,

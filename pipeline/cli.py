@@ -312,6 +312,99 @@ def upgrade(app: App) -> None:
     click.echo("database is at the newest schema")
 
 
+@main.command(name="reconcile")
+@click.option(
+    "--repair", is_flag=True, help="Fix what differs (write missing and stale, delete orphans)."
+)
+@click.option(
+    "--max-deletes",
+    default=100,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Refuse a repair that would delete more objects than this.",
+)
+@pass_app
+def reconcile_command(app: App, repair: bool, max_deletes: int) -> None:
+    """Compare the database's truth with storage: missing, stale and orphan objects."""
+    from pipeline.reconcile import TooManyDeletes, reconcile, record_run
+
+    try:
+        report = reconcile(app.services, repair=repair, max_deletes=max_deletes)
+    except TooManyDeletes as error:
+        fail(str(error), 1)
+    record_run(app.services, report, actor="cli")
+    click.echo(
+        f"checked {report.checked} outputs: {len(report.missing)} missing, "
+        f"{len(report.stale)} stale, {len(report.orphans)} orphans"
+    )
+    for label, keys in (
+        ("missing", report.missing),
+        ("stale", report.stale),
+        ("orphan", report.orphans),
+    ):
+        for key in keys[:20]:
+            click.echo(f"  {label}: {key}")
+    if report.repaired:
+        click.echo("repaired")
+    elif not report.clean:
+        click.echo("run with --repair to fix")
+        sys.exit(1)
+
+
+@main.group(name="events")
+def events_group() -> None:
+    """List, retry and prune outbox events."""
+
+
+@events_group.command(name="list")
+@click.option("--failed", is_flag=True, help="Only failed events.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@pass_app
+def events_list(app: App, failed: bool, limit: int) -> None:
+    """Events, newest first, with their status and error."""
+    from sqlalchemy import select as sql_select
+
+    from pipeline.models import Event
+
+    query = sql_select(Event).order_by(Event.id.desc()).limit(limit)
+    if failed:
+        query = query.where(Event.status == EventStatus.FAILED)
+    with db.transaction(app.services.sessions) as session:
+        for event in session.scalars(query):
+            line = (
+                f"{event.id}  {event.kind:<9} article {event.article_id or '-':<6} "
+                f"v{event.article_version:<3} {event.status:<10} attempts {event.attempts}"
+            )
+            click.echo(line + (f"  {event.error}" if event.error else ""))
+
+
+@events_group.command(name="retry")
+@click.argument("event_id", type=int)
+@pass_app
+def events_retry(app: App, event_id: int) -> None:
+    """Send a failed (or stuck) event again, with a fresh count of tries."""
+    from pipeline.models import Event
+
+    with db.transaction(app.services.sessions) as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            fail(f"no event {event_id}", EXIT_NOT_FOUND)
+        if event.status == EventStatus.LIVE:
+            fail(f"event {event_id} is already live", EXIT_BAD_INPUT)
+        event.status, event.attempts, event.error = EventStatus.ACCEPTED, 0, None
+    report_outcome(app.dispatch(event_id))
+
+
+@events_group.command(name="prune")
+@click.option("--older-than", "days", required=True, type=click.IntRange(1), help="Days.")
+@pass_app
+def events_prune(app: App, days: int) -> None:
+    """Delete finished events older than DAYS (keeping what ops and provenance need)."""
+    from pipeline.retention import prune_events
+
+    click.echo(f"pruned {prune_events(app.services, days)} events")
+
+
 @main.command()
 @click.argument("slug")
 @click.option("--explain", is_flag=True, help="Show the score and shared terms of each one.")
@@ -348,3 +441,13 @@ def demo(app: App, count: int, serve: bool, port: int) -> None:
     )
     if serve:
         serve_site(app.settings, port)
+
+
+# The editorial API: `pressrun api`, `pressrun tokens`, and `--api URL` on the commands that
+# can run against a remote API instead of the local database.
+from pipeline.cli_api import add_api_switch, api_command, tokens_group  # noqa: E402
+
+main.add_command(api_command)
+main.add_command(tokens_group)
+for _command in (publish, unpublish, status):
+    add_api_switch(_command)

@@ -49,6 +49,10 @@ class Settings:
     relay_batch: int = 500
     # An event is marked failed after this many attempts (a poison article).
     max_attempts: int = 5
+    # Finished events older than this are pruned by the daily beat job.
+    event_retention_days: int = 30
+    # How often beat runs reconcile in report mode.
+    reconcile_every_seconds: int = 3600
     cdn_cloudfront_distribution: str | None = None
 
     @classmethod

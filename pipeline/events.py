@@ -160,9 +160,28 @@ def is_transient(error: BaseException) -> bool:
     """Errors a retry can cure: the store or the database was briefly unreachable."""
     if isinstance(error, TransientStorageError | OSError):
         return True
-    return (isinstance(error, DBAPIError) and bool(error.connection_invalidated)) or isinstance(
-        error, OperationalError
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    # OperationalError covers syntax errors too: only a lost or busy connection is transient.
+    message = str(error.orig).lower()
+    return isinstance(error, OperationalError) and any(
+        marker in message for marker in TRANSIENT_DATABASE_ERRORS
     )
+
+
+TRANSIENT_DATABASE_ERRORS = (
+    "server closed the connection",
+    "terminating connection",
+    "connection refused",
+    "could not connect",
+    "connection reset",
+    "database is locked",
+    "deadlock detected",
+    "could not serialize access",
+    "the database system is",
+)
 
 
 def _record_failure(services: Services, event_id: int, error: Exception) -> None:

@@ -77,6 +77,7 @@ class EventKind(enum.StrEnum):
     UPDATE = "update"
     UNPUBLISH = "unpublish"
     REBUILD = "rebuild"
+    RECONCILE = "reconcile"
 
 
 class EventStatus(enum.StrEnum):

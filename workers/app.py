@@ -22,6 +22,8 @@ VISIBILITY_TIMEOUT = 3600
 # leave the event to the relay.
 CONNECT_TIMEOUT = 3
 RELAY_EVERY_SECONDS = 5.0
+# Scheduled publishes and unpublishes go out within about this long of their time.
+DUE_EVERY_SECONDS = 2.0
 
 
 def queue_names(settings: Settings) -> dict[str, str]:
@@ -47,6 +49,8 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         task_routes={
             "pressrun.handle_event": {"queue": names["events"]},
             "pressrun.relay": {"queue": names["events"]},
+            "pressrun.reconcile": {"queue": names["rebuild"]},
+            "pressrun.prune": {"queue": names["rebuild"]},
             "pressrun.refresh_list": {"queue": names["lists"]},
             "pressrun.rebuild_chunk": {"queue": names["rebuild"]},
         },
@@ -62,6 +66,12 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         worker_hijack_root_logger=False,
         beat_schedule={
             "relay": {"task": "pressrun.relay", "schedule": RELAY_EVERY_SECONDS},
+            "reconcile": {
+                "task": "pressrun.reconcile",
+                "schedule": float(settings.reconcile_every_seconds),
+            },
+            "prune": {"task": "pressrun.prune", "schedule": 86400.0},
+            "due": {"task": "pressrun.run_due", "schedule": DUE_EVERY_SECONDS},
         },
         beat_schedule_filename="/tmp/pressrun-beat-schedule",
     )

@@ -9,8 +9,11 @@ from celery import Celery, Task
 
 from pipeline.events import Dispatcher, is_transient, process_event
 from pipeline.rebuild import run_chunk
+from pipeline.reconcile import reconcile, record_run
 from pipeline.refresh import refresh_list
 from pipeline.relay import relay
+from pipeline.retention import prune_events
+from pipeline.schedule import run_due
 from pipeline.services import Services
 
 TASK_OPTIONS = {
@@ -60,6 +63,23 @@ def register_tasks(
         except Exception as error:
             retry_if_transient(self, error)
             raise
+
+    @app.task(name="pressrun.reconcile", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
+    def reconcile_task() -> dict[str, object]:
+        """Compare the bucket with the database (report only) and keep the result."""
+        report = reconcile(services())
+        record_run(services(), report, actor="beat")
+        return report.as_json()
+
+    @app.task(name="pressrun.prune", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
+    def prune_task() -> int:
+        """Drop finished events past their retention."""
+        return prune_events(services(), services().settings.event_retention_days)
+
+    @app.task(name="pressrun.run_due", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
+    def run_due_task() -> int:
+        """Carry out the schedules that are due (embargoes, expiries); delete what expired."""
+        return len(run_due(services(), dispatcher()).outcomes)
 
     @app.task(name="pressrun.relay", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def relay_task() -> int:

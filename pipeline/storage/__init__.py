@@ -42,6 +42,11 @@ class Storage(Protocol):
         """Every key under the site's root (reconcile only: never on the publish path)."""
         ...
 
+    def inventory(self) -> dict[str, str | None]:
+        """Every key with the MD5 of its bytes where the store knows it cheaply (reconcile
+        only). None means "unknown": the caller reads the object to compare it."""
+        ...
+
     def describe(self) -> str: ...
 
     def check(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -63,6 +64,12 @@ class LocalStorage:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             return None
+
+    def inventory(self) -> dict[str, str | None]:
+        return {
+            key: hashlib.md5(self._path(key).read_bytes(), usedforsecurity=False).hexdigest()
+            for key in self.keys()
+        }
 
     def keys(self) -> Iterator[str]:
         if not self.root.exists():

@@ -133,6 +133,17 @@ class S3Storage:
         body: bytes = answer["Body"].read()
         return body
 
+    def inventory(self) -> dict[str, str | None]:
+        """The listing's ETag is the MD5 of a single-part upload (all of ours); a multipart
+        ETag (with a dash) says nothing about the bytes."""
+        found: dict[str, str | None] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for entry in page.get("Contents", []):
+                etag = str(entry.get("ETag", "")).strip('"')
+                found[str(entry["Key"])[len(self.prefix) :]] = None if "-" in etag else etag
+        return found
+
     def keys(self) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):

@@ -1,0 +1,275 @@
+"""Cost of publishing against archive size: 1,000 / 10,000 / 100,000-article sites.
+
+For each size, on the embedded default (SQLite, folder, in-process) and on the real stack
+(PostgreSQL, Redis, 2 `pressrun worker` processes, folder or S3 storage): full rebuild time
+and pages per second, objects written per publish, publish latency, related query time, peak
+memory. With Hugo installed (Debian: `apt-get install hugo`), the same corpus is built as an
+equivalent Hugo site beside ours (up to 50,000 articles). Writes a PNG of cost per publish
+against archive size.
+
+    .venv/bin/python -m benchmarks.scale --sizes 1000 10000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from benchmarks import hugo_site
+from benchmarks.publish_latency import percentile, stage_times, wait_live
+from benchmarks.realstack import real_stack
+from pipeline import articles
+from pipeline.config import Settings
+from pipeline.db import transaction
+from pipeline.demo_content import generate_articles
+from pipeline.events import dispatch_event, event_outcome
+from pipeline.inputs import ArticleInput, parse_article
+from pipeline.models import RelatedDocument
+from pipeline.services import Services, create_services
+from workers.app import CeleryDispatcher, create_app
+
+RESULTS = Path(__file__).resolve().parent / "results"
+START = datetime(2018, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Row:
+    size: int
+    setup: str
+    rebuild_s: float = 0.0
+    pages_per_s: float = 0.0
+    objects: list[int] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    page_ms: list[float] = field(default_factory=list)
+    related_ms: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
+
+
+def corpus(size: int, extra: int) -> tuple[list[dict[str, Any]], list[ArticleInput]]:
+    """Generated articles, spread over the years before now; `extra` newest ones to publish."""
+    records = []
+    for number, record in enumerate(generate_articles(size + extra)):
+        moment = START + timedelta(minutes=number * 30)
+        records.append(
+            {
+                **record,
+                "slug": f"{record['slug']}-{number}",
+                "published_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+    return records, [parse_article(record)[0] for record in records]
+
+
+def build_and_publish(
+    services: Services,
+    dispatcher: CeleryDispatcher,
+    inputs: list[ArticleInput],
+    size: int,
+    row: Row,
+    *,
+    eager: bool,
+) -> None:
+    started = time.perf_counter()
+    with transaction(services.sessions) as session:
+        change = articles.import_articles(session, inputs[:size], actor="scale")
+    outcome = dispatch_event(services, dispatcher, change.event_id)
+    if not eager:
+        wait_live(services, [change.event_id], timeout=7200)
+        outcome = event_outcome(services, change.event_id)
+    row.rebuild_s = time.perf_counter() - started
+    if outcome.report is not None:
+        row.pages_per_s = outcome.report.written_total / row.rebuild_s
+    events = []
+    for data in inputs[size:]:
+        began = time.perf_counter()
+        with transaction(services.sessions) as session:
+            event_id = articles.publish(session, data, actor="scale").event_id
+        published = dispatch_event(services, dispatcher, event_id)
+        if eager:
+            row.latency_ms.append((time.perf_counter() - began) * 1000)
+            assert published.report is not None
+            row.objects.append(published.report.written_total + published.report.deleted_total)
+        else:
+            wait_live(services, [event_id])
+            events.append(event_id)
+    if events:
+        row.latency_ms, row.page_ms = stage_times(services, events)
+        outcome_reports = [event_outcome(services, e) for e in events]
+        row.objects = [
+            o.report.written_total + o.report.deleted_total for o in outcome_reports if o.report
+        ]
+    row.related_ms = related_times(services)
+
+
+def related_times(services: Services, samples: int = 100) -> list[float]:
+    with transaction(services.sessions) as session:
+        ids = list(session.scalars(select(RelatedDocument.article_id)))
+        chosen = random.Random(7).sample(ids, min(samples, len(ids)))
+        times = []
+        for article_id in chosen:
+            began = time.perf_counter()
+            services.related.neighbours(session, article_id, services.settings.related_size)
+            times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def embedded(size: int, inputs: list[ArticleInput], folder: Path) -> Row:
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'scale.db'}", storage_url=f"file://{folder / 'site'}"
+    )
+    services = create_services(settings)
+    dispatcher = CeleryDispatcher(create_app(settings, lambda: services))
+    row = Row(size, "embedded")
+    build_and_publish(services, dispatcher, inputs, size, row, eager=True)
+    row.peak_rss_mb = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+    services.engine.dispose()
+    return row
+
+
+def real(size: int, inputs: list[ArticleInput], folder: Path, storage: str) -> Row:
+    overrides: dict[str, object] = {}
+    if storage == "folder":
+        overrides["storage_url"] = f"file://{folder / 'site'}"
+    with real_stack(folder, **overrides) as stack:
+        stack.start_workers(2)
+        services = create_services(stack.settings, migrate=False)
+        dispatcher = CeleryDispatcher(create_app(stack.settings, lambda: services))
+        row = Row(size, f"real stack ({storage})")
+        build_and_publish(services, dispatcher, inputs, size, row, eager=False)
+        row.peak_rss_mb = stack.peak_rss_mb()
+        services.engine.dispose()
+    return row
+
+
+def hugo(size: int, records: list[dict[str, Any]], folder: Path) -> dict[str, float] | None:
+    if not hugo_site.hugo_available() or size > 50_000:
+        return None
+    hugo_site.write_hugo_site(records[:size], folder / "hugo")
+    full = hugo_site.build_hugo(folder / "hugo")
+    one = hugo_site.publish_one_with_hugo(folder / "hugo", records[size])
+    return {"build_s": full.seconds, "peak_mb": full.peak_rss_mb, "publish_s": one.seconds}
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{percentile(values, 0.5):.0f} / {percentile(values, 0.99):.0f}"
+
+
+def print_tables(rows: list[Row], hugos: dict[int, dict[str, float] | None]) -> None:
+    table = Table(title="pressrun at scale (medians; p50 / p99)")
+    for column in (
+        "articles",
+        "setup",
+        "rebuild s",
+        "pages/s",
+        "objects/publish med (max)",
+        "publish→live ms",
+        "article page ms",
+        "related query ms",
+        "peak RSS MB",
+    ):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            f"{row.size:,}",
+            row.setup,
+            f"{row.rebuild_s:.0f}",
+            f"{row.pages_per_s:.0f}",
+            f"{statistics.median(row.objects):.0f} ({max(row.objects)})" if row.objects else "-",
+            summary(row.latency_ms),
+            summary(row.page_ms),
+            summary(row.related_ms),
+            ", ".join(f"{size:.0f}" for size in row.peak_rss_mb),
+        )
+    Console().print(table)
+    if any(hugos.values()):
+        side = Table(title="Hugo side by side (same corpus)")
+        for column in (
+            "articles",
+            "hugo build s",
+            "hugo peak MB",
+            "hugo: publish one (full build) s",
+        ):
+            side.add_column(column, justify="right")
+        for size, figures in hugos.items():
+            if figures:
+                side.add_row(
+                    f"{size:,}",
+                    f"{figures['build_s']:.1f}",
+                    f"{figures['peak_mb']:.0f}",
+                    f"{figures['publish_s']:.1f}",
+                )
+        Console().print(side)
+    elif not hugo_site.hugo_available():
+        Console().print(f"Hugo not installed: {hugo_site.HUGO_INSTALL_HINT}")
+
+
+def plot(rows: list[Row]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(exist_ok=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for setup in sorted({row.setup for row in rows}):
+        mine = [row for row in rows if row.setup == setup and row.objects]
+        sizes = [row.size for row in mine]
+        left.plot(sizes, [statistics.median(row.objects) for row in mine], marker="o", label=setup)
+        right.plot(
+            sizes, [statistics.median(row.latency_ms) for row in mine], marker="o", label=setup
+        )
+    for axis, label in (
+        (left, "objects written per publish (median)"),
+        (right, "publish to live, ms (median)"),
+    ):
+        axis.set_xscale("log")
+        axis.set_xlabel("articles in the site")
+        axis.set_ylabel(label)
+        axis.set_ylim(bottom=0)
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.suptitle("pressrun: cost per publish against archive size")
+    figure.tight_layout()
+    path = RESULTS / "cost_per_publish.png"
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--publishes", type=int, default=30)
+    parser.add_argument("--real-storage", choices=("folder", "s3"), default="folder")
+    parser.add_argument("--skip-real", action="store_true")
+    options = parser.parse_args()
+    rows: list[Row] = []
+    hugos: dict[int, dict[str, float] | None] = {}
+    for size in options.sizes:
+        records, inputs = corpus(size, options.publishes)
+        with tempfile.TemporaryDirectory() as name:
+            rows.append(embedded(size, inputs, Path(name)))
+        if not options.skip_real:
+            with tempfile.TemporaryDirectory() as name:
+                rows.append(real(size, inputs, Path(name), options.real_storage))
+        with tempfile.TemporaryDirectory() as name:
+            hugos[size] = hugo(size, records, Path(name))
+        print_tables(rows, hugos)
+    Console().print(f"plot: {plot(rows)}")
+
+
+if __name__ == "__main__":
+    main()
