@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from pipeline import counters
 from pipeline.db import SessionFactory, transaction
 from pipeline.models import Output, OutputDependency, utcnow
 from pipeline.outputs import LEAF_KINDS, LONG_CACHE_KINDS, OutputSpec, content_type, url_path
@@ -122,8 +123,23 @@ class Publisher:
         with transaction(factory) as session:
             steps, unchanged = self.render_all(session, sorted(set(specs)), first_key, force)
         report = self.sync(factory, steps, event_id)
+        first_round = len(report.written) + len(report.deleted)
         self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
+        with transaction(factory) as session:
+            counters.add(
+                session,
+                {
+                    "outputs_rendered": len(steps) + unchanged,
+                    "outputs_uploaded": len(report.written),
+                    "outputs_unchanged": unchanged,
+                    "outputs_deleted": len(report.deleted),
+                    "bytes_uploaded": sum(
+                        len(step.rendered.body) for step in steps if step.rendered is not None
+                    ),
+                    "rechecks_redone": len(report.written) + len(report.deleted) - first_round,
+                },
+            )
         return report
 
     def _settle(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy import select
 
-from pipeline import articles, db
+from pipeline import articles, db, logs
 from pipeline.config import ConfigError, Settings
 from pipeline.events import Dispatcher, Outcome, dispatch_event, finish_unfinished
 from pipeline.importer import BadFile, read_article, read_jsonl
@@ -24,7 +23,6 @@ from pipeline.services import Services, create_services
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_FOUND = 1
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -251,7 +249,7 @@ def worker(app: App, queues: str, concurrency: int, loglevel: str) -> None:
     unknown = [name for name in chosen if name not in names]
     if unknown:
         fail(f"--queues: unknown queue {unknown[0]!r} (choose from {', '.join(names)})")
-    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
+    logs.configure(loglevel)
     _check_storage(app)
     app.services.engine.dispose()  # the pool's processes open their own connections
     celery_app.worker_main(
@@ -287,7 +285,7 @@ def _check_storage(app: App) -> None:
 @pass_app
 def beat(app: App, loglevel: str) -> None:
     """Run the scheduler (wraps `celery beat`): the outbox relay every few seconds."""
-    logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
+    logs.configure(loglevel)
     _celery_app(app).start(["beat", f"--loglevel={loglevel}"])
 
 

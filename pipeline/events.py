@@ -78,6 +78,7 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         event.started_at = utcnow()
         event.attempts += 1
         kind, article_id, previous = event.kind, event.article_id, event.previous
+    log_stage(services, event_id, EventStatus.STARTED)
     if kind == EventKind.REBUILD:
         try:
             start_rebuild(services, dispatcher, event_id)
@@ -102,9 +103,39 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
     except Exception as error:
         _record_failure(services, event_id, error)
         raise
+    # The event's own stage: rendered, or live when no list waits (a list refresh logs live).
+    log_stage(services, event_id, EventStatus.RENDERED if lists else EventStatus.LIVE)
     for list_key in queue:
         dispatcher.dispatch_list(list_key)
     return event_outcome(services, event_id)
+
+
+def log_stage(services: Services, event_id: int, stage: str) -> None:
+    """One structured line per stage an event reaches, with its timings."""
+    with transaction(services.sessions) as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            return
+        started = event.accepted_at
+        reached = {
+            EventStatus.RENDERED: event.rendered_at,
+            EventStatus.LIVE: event.live_at,
+        }.get(EventStatus(stage)) or utcnow()
+        report = SyncReport.from_json(event.outputs)
+        log.info(
+            "event %s %s",
+            event_id,
+            stage,
+            extra={
+                "event_id": event_id,
+                "kind": str(event.kind),
+                "article_id": event.article_id,
+                "version": event.article_version,
+                "stage": stage,
+                "duration_ms": round((reached - started).total_seconds() * 1000, 1),
+                "outputs": report.written_total + report.deleted_total,
+            },
+        )
 
 
 def _group_lists(specs: set[OutputSpec]) -> dict[str, set[OutputSpec]]:

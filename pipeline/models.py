@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -229,6 +230,15 @@ class RebuildChunk(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[when] = mapped_column(default=utcnow)
+
+
+class PipelineCounter(Base):
+    """Running totals every worker adds to in the database (outputs rendered, uploaded,
+    skipped, deleted, bytes), so /metrics is right with any number of processes."""
+
+    __tablename__ = "pipeline_counters"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Output(Base):

@@ -123,6 +123,21 @@ def mark_covered(session: Session, event_ids: list[int], list_key: str, report: 
         event.outputs = combined.as_json()
         if not event.pending_lists and event.status == EventStatus.RENDERED:
             event.status, event.live_at = EventStatus.LIVE, utcnow()
+            log.info(
+                "event %s live",
+                event_id,
+                extra={
+                    "event_id": event_id,
+                    "kind": str(event.kind),
+                    "article_id": event.article_id,
+                    "version": event.article_version,
+                    "stage": "live",
+                    "duration_ms": round(
+                        (event.live_at - event.accepted_at).total_seconds() * 1000, 1
+                    ),
+                    "outputs": combined.written_total + combined.deleted_total,
+                },
+            )
 
 
 def unfinished_lists(services: Services) -> list[str]:
