@@ -24,12 +24,15 @@ SETTINGS = {f"PRESSRUN_{field.name.upper()}" for field in fields(Settings)}
 
 
 def test_the_fleet_is_all_there() -> None:
-    assert {"redis", "postgres", "minio", "minio-setup", "migrate", "worker", "beat", "site",
+    assert {"redis", "postgres", "minio", "minio-setup", "migrate", "worker", "rebuilder", "beat", "site",
             "flower"} <= set(SERVICES)  # fmt: skip
     assert SERVICES["flower"]["profiles"] == ["ops"]
     # --scale worker=N needs a worker with no fixed name and no published port.
     assert "container_name" not in SERVICES["worker"]
     assert "ports" not in SERVICES["worker"]
+    # A rebuild never delays a publish: its queue has workers of its own.
+    assert "rebuild" not in SERVICES["worker"]["command"][2]
+    assert SERVICES["rebuilder"]["command"][1:3] == ["--queues", "rebuild"]
 
 
 @pytest.mark.parametrize("name", OURS)
