@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from pipeline.articles import ArticleNotFound
 from pipeline.inputs import InvalidInput
+from pipeline.schedule import ScheduleConflict
 
 log = logging.getLogger("pressrun.api")
 MEDIA_TYPE = "application/problem+json"
@@ -166,6 +167,10 @@ async def _on_not_found(request: Request, error: Exception) -> JSONResponse:
     return ApiProblem("not-found", str(error)).response()
 
 
+async def _on_conflict(request: Request, error: Exception) -> JSONResponse:
+    return ApiProblem("conflict", str(error)).response()
+
+
 async def _on_http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     kind = HTTP_KINDS.get(error.status_code, "not-found")
@@ -192,6 +197,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(InvalidInput, _on_invalid_input)
     app.add_exception_handler(ArticleNotFound, _on_not_found)
+    app.add_exception_handler(ScheduleConflict, _on_conflict)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(OperationalError, _on_database_down)
     app.add_exception_handler(Exception, _on_anything)

@@ -1,7 +1,7 @@
 """What the API takes and returns, as Pydantic models (and so the OpenAPI document).
 
 Article bodies are validated by `pipeline.inputs.parse_article`, the one set of rules every
-door shares; `ArticleContent` only describes them for the documentation.
+door shares; `ARTICLE_CONTENT_SCHEMA` only describes them for the documentation.
 """
 
 from __future__ import annotations
@@ -9,26 +9,71 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.api.models import Scope, ScheduleAction
-from pipeline.inputs import ArticleInput, IsoDateTime
+from pipeline.api.models import ScheduleAction, Scope
+from pipeline.inputs import RESERVED_NAMES, IsoDateTime
 from pipeline.models import ArticleStatus, EventKind, EventStatus
+from pipeline.sanitize import MAX_SLUG_LENGTH
 
 # -- requests ---------------------------------------------------------------------------------
 
-# The CLI's article file minus `slug` (the URL names the article) and `id`.
-ArticleContent: type[BaseModel] = create_model(
-    "ArticleContent",
-    __config__=ConfigDict(extra="forbid"),
-    __doc__="An article's content: the CLI's article JSON without `slug` (it is in the URL). "
-    "Give `body` (plain text) or `body_html` (sanitised with an allow-list), not both.",
-    **{
-        name: (field.annotation, field)
-        for name, field in ArticleInput.model_fields.items()
-        if name not in ("slug", "id")
+SLUG_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$",
+    "maxLength": MAX_SLUG_LENGTH,
+    "description": "Lower-case letters, digits and single hyphens (trimmed and lower-cased "
+    f"first); not one of {', '.join(sorted(RESERVED_NAMES))}.",
+}
+# The CLI's article file minus `slug` (the URL names the article) and `id`, as
+# `parse_article` checks it: written out, because explicit nulls are refused there.
+ARTICLE_CONTENT_SCHEMA: dict[str, Any] = {
+    "title": "ArticleContent",
+    "description": "An article's content: the CLI's article JSON without `slug` (the URL "
+    "names the article). Give `body` (plain text; blank lines split paragraphs) or "
+    "`body_html` (sanitised with an allow-list), not both. Leave a field out rather than "
+    "send null.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "section"],
+    "oneOf": [{"required": ["body"]}, {"required": ["body_html"]}],
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 500},
+        "standfirst": {"type": "string", "maxLength": 2000},
+        "body": {"type": "string", "minLength": 1},
+        "body_html": {"type": "string", "minLength": 1},
+        "section": SLUG_SCHEMA,
+        "tags": {"type": "array", "items": SLUG_SCHEMA, "maxItems": 50},
+        "authors": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 200},
+            "maxItems": 20,
+        },
+        "image": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url", "alt"],
+            "properties": {
+                "url": {"type": "string", "maxLength": 2000, "description": "http(s) or /path"},
+                "alt": {"type": "string", "maxLength": 500},
+            },
+        },
+        "published_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO-8601; without an offset it means UTC. Left out: the moment the "
+            "article first goes live.",
+        },
     },
-)
+    "example": {
+        "title": "Allies resume talks",
+        "standfirst": "Negotiators return to Geneva.",
+        "body": "First paragraph.\n\nSecond paragraph.",
+        "section": "politics",
+        "tags": ["diplomacy"],
+        "authors": ["Ann Writer"],
+    },
+}
 
 
 class PublishRequest(BaseModel):
@@ -60,7 +105,7 @@ class WebhookPayload(BaseModel):
 
 
 class NewTokenRequest(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     scope: Scope
     sections: list[str] | None = Field(default=None, max_length=100)
@@ -203,5 +248,5 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "unavailable"]
-    checks: dict[str, str]
+    status: Literal["ready"]
+    checks: dict[str, str] = Field(description="Each dependency checked, and how it answered.")

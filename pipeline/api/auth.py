@@ -1,0 +1,90 @@
+"""Bearer tokens with scopes (read < publish < admin) and, optionally, sections: a sport desk
+token can neither see nor touch a politics article. Rate limits are per token."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pipeline.api.context import Context
+from pipeline.api.models import Scope
+from pipeline.api.problems import ApiProblem
+from pipeline.api.tokens import find_active
+from pipeline.db import transaction
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `pressrun tokens create --scope read|publish|admin`.",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    token_id: int
+    name: str
+    scope: Scope
+    sections: tuple[str, ...] | None
+
+    @property
+    def actor(self) -> str:
+        return f"api:{self.name}"
+
+    def sees(self, section: str) -> bool:
+        return self.sections is None or section in self.sections
+
+    def check_section(self, section: str) -> None:
+        if not self.sees(section):
+            raise ApiProblem(
+                "forbidden",
+                f"this token is limited to the sections {', '.join(self.sections or ())}; "
+                f"the article is in {section!r}",
+            )
+
+
+def _unauthorized(detail: str, error: str | None = None) -> ApiProblem:
+    challenge = 'Bearer realm="pressrun"' + (f', error="{error}"' if error else "")
+    return ApiProblem("unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def require(scope: Scope) -> Callable[[Context, Credentials], Caller]:
+    """A dependency: the caller, once its token is known, active, within its rate and wide
+    enough for `scope`."""
+
+    def caller(context: Context, credentials: Credentials) -> Caller:
+        if credentials is None:
+            raise _unauthorized("give a token: `Authorization: Bearer <token>`")
+        with transaction(context.services.sessions) as session:
+            token = find_active(session, credentials.credentials)
+            if token is None:
+                raise _unauthorized("unknown or revoked token", "invalid_token")
+            found = Caller(
+                token.id,
+                token.name,
+                Scope(token.scope),
+                tuple(token.sections) if token.sections is not None else None,
+            )
+        wait = context.limiter.take(found.token_id)
+        if wait > 0:
+            raise ApiProblem(
+                "rate-limited",
+                f"more than {context.api_settings.rate_per_minute} requests a minute "
+                "with this token",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        if not found.scope.includes(scope):
+            detail = f"this needs a token with scope '{scope}' (this one has '{found.scope}')"
+            raise ApiProblem("forbidden", detail)
+        return found
+
+    return caller
+
+
+Reader = Annotated[Caller, Depends(require(Scope.READ))]
+Publisher = Annotated[Caller, Depends(require(Scope.PUBLISH))]
+Admin = Annotated[Caller, Depends(require(Scope.ADMIN))]

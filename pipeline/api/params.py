@@ -1,0 +1,110 @@
+"""Parameters shared by routes: slugs by the articles' own rules, idempotency keys, the list
+cursor, and the body as the OpenAPI document describes it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Request
+from pydantic import TypeAdapter, ValidationError
+
+from pipeline.api.bodies import raw_body
+from pipeline.api.idempotency import HEADER, RequestFacts
+from pipeline.api.problems import ApiProblem
+from pipeline.inputs import Slug
+
+_SLUG = TypeAdapter(Slug)
+
+
+def checked_slug(value: str, field: str = "slug") -> str:
+    """A slug, section or tag by the same rules as the article body's (trimmed, lower-cased;
+    `../x`, `%2e%2e%2f`, NUL, U+202E... refused with 422 naming the field)."""
+    try:
+        return str(_SLUG.validate_python(value))
+    except ValidationError as error:
+        message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ApiProblem.invalid(field, message) from None
+
+
+def _slug_from_path(
+    slug: Annotated[
+        str,
+        Path(
+            description="The article's slug: lower-case letters, digits and single hyphens.",
+            examples=["allies-resume-talks"],
+        ),
+    ],
+) -> str:
+    return checked_slug(slug)
+
+
+# The routes capture the rest of the path (`{slug:path}`), so that `a/../../b` or an encoded
+# slash reaches this check and is answered 422 naming `slug`, not a bare 404.
+ArticleSlug = Annotated[str, Depends(_slug_from_path)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes a retry safe: the same key with the same request gets the stored "
+        "answer and no second event; with another request, 409. Keys are per token and kept "
+        "24 hours.",
+    ),
+]
+RawBody = Annotated[bytes, Depends(raw_body)]
+# Read by the body checks (415 unless JSON), not by FastAPI: hidden from the documentation.
+ContentType = Annotated[str | None, Header(alias="Content-Type", include_in_schema=False)]
+
+
+def request_facts(request: Request, body: RawBody) -> RequestFacts:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RequestFacts(request.method, target, body)
+
+
+Facts = Annotated[RequestFacts, Depends(request_facts)]
+
+
+def json_body_doc(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its body raw (to check it by the domain's rules,
+    or its signature) but documents its shape."""
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+# -- the list cursor --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: keyset pagination on (published_at, id), newest first."""
+
+    published_at: datetime
+    article_id: int
+
+    def encode(self) -> str:
+        raw = json.dumps([self.published_at.isoformat(), self.article_id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            moment, article_id = json.loads(raw)
+            parsed = datetime.fromisoformat(moment)
+            if parsed.tzinfo is None or not isinstance(article_id, int):
+                raise ValueError("incomplete")
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise ApiProblem.invalid("cursor", "is not a cursor this API gave out") from None
+        return cls(parsed, article_id)

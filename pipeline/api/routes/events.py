@@ -1,0 +1,88 @@
+"""/v1/events: where a change stands (accepted → dispatched → started → rendered → live, or
+failed), with its stage timings; `?wait=` long-polls until it is live or failed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from pipeline.api.auth import Caller, Reader
+from pipeline.api.context import ApiContext, Context
+from pipeline.api.problems import ApiProblem, problem_responses
+from pipeline.api.schemas import EventPage, EventView
+from pipeline.api.views import event_views
+from pipeline.db import transaction
+from pipeline.models import Article, Event, EventStatus, Section
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+MAX_WAIT_SECONDS = 30
+# Polling the database while a request waits: quick at first (most publishes are live in
+# well under a second), then gentler.
+FIRST_POLL, LAST_POLL = 0.05, 0.5
+
+
+@router.get("", responses=problem_responses(401, 403, 422, 429, 500, 503))
+def list_events(
+    caller: Reader,
+    context: Context,
+    status: EventStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 15,
+) -> EventPage:
+    """The latest events, newest first (a restricted token sees its sections' only)."""
+    query = select(Event).order_by(Event.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Event.status == status)
+    if caller.sections is not None:
+        query = (
+            query.join(Article, Article.id == Event.article_id)
+            .join(Section)
+            .where(Section.slug.in_(caller.sections))
+        )
+    with transaction(context.services.sessions) as session:
+        return EventPage(items=event_views(session, list(session.scalars(query))))
+
+
+@router.get("/{event_id}", responses=problem_responses(401, 403, 404, 422, 429, 500, 503))
+async def get_event(
+    event_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    caller: Reader,
+    context: Context,
+    request: Request,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Wait up to this many seconds for the event to be live or failed.",
+        ),
+    ] = 0,
+) -> EventView:
+    """One event and its stage timings. With `wait`, answers as soon as it is live or failed,
+    or when the wait is over (whatever its status then)."""
+    deadline = time.monotonic() + wait
+    pause = FIRST_POLL
+    while True:
+        view = await run_in_threadpool(_read, context, caller, event_id)
+        left = deadline - time.monotonic()
+        if view.done or left <= 0 or await request.is_disconnected():
+            return view
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 1.5, LAST_POLL)
+
+
+def _read(context: ApiContext, caller: Caller, event_id: int) -> EventView:
+    with transaction(context.services.sessions) as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            raise ApiProblem("not-found", f"no event with id {event_id}")
+        if caller.sections is not None:
+            article = session.get(Article, event.article_id) if event.article_id else None
+            if article is None:
+                raise ApiProblem("forbidden", "this token is limited to sections")
+            caller.check_section(article.section.slug)
+        return event_views(session, [event])[0]

@@ -1,0 +1,103 @@
+"""The shape of every write: one transaction for the change, its outbox event and (with an
+`Idempotency-Key`) its stored answer; then, after commit, the events are dispatched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fastapi import Response
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pipeline.api import idempotency
+from pipeline.api.context import ApiContext
+from pipeline.api.idempotency import RequestFacts, StoredAnswer
+from pipeline.api.problems import ApiProblem
+from pipeline.api.schemas import ScheduleView, WriteResult
+from pipeline.api.views import article_view, event_link
+from pipeline.db import transaction
+from pipeline.models import Article, Event
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: BaseModel
+    headers: dict[str, str] = field(default_factory=dict)
+    events: tuple[int, ...] = ()
+
+    def stored(self) -> StoredAnswer:
+        body = self.body.model_dump_json().encode("utf-8")
+        return StoredAnswer(self.status_code, body, self.headers)
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A write made with an `Idempotency-Key` (keys are per token)."""
+
+    token_id: int
+    key: str
+    request: RequestFacts
+
+    def earlier(self, session: Session, now: datetime) -> StoredAnswer | None:
+        return idempotency.stored_answer(session, self.token_id, self.key, self.request, now)
+
+
+Change = Callable[[Session, datetime], Answer]
+
+
+def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> Response:
+    """Run `change` in one transaction and answer."""
+    now = context.clock()
+    try:
+        with transaction(context.services.sessions) as session:
+            earlier = keyed.earlier(session, now) if keyed else None
+            if earlier is not None:
+                return earlier.replay()
+            answer = change(session, now)
+            stored = answer.stored()
+            if keyed is not None:
+                idempotency.remember(
+                    session, keyed.token_id, keyed.key, keyed.request, stored, now=now,
+                    ttl_seconds=context.api_settings.idempotency_seconds,
+                )  # fmt: skip
+    except IntegrityError:
+        return _after_race(context, keyed, now)
+    for event_id in answer.events:
+        context.dispatch(event_id)
+    return Response(stored.body, stored.status_code, stored.headers, media_type="application/json")
+
+
+def _after_race(context: ApiContext, keyed: Keyed | None, now: datetime) -> Response:
+    """A concurrent request committed first: with the same key, answer as it did; else it
+    took the same new slug, and this change is refused (nothing of it was written)."""
+    if keyed is not None:
+        with transaction(context.services.sessions) as session:
+            earlier = keyed.earlier(session, now)
+        if earlier is not None:
+            return earlier.replay()
+    raise ApiProblem("conflict", "a concurrent request changed the same article; retry")
+
+
+def article_answer(
+    session: Session,
+    site_url: str,
+    article: Article,
+    status_code: int,
+    event_id: int | None = None,
+    scheduled: ScheduleView | None = None,
+) -> Answer:
+    """What a change answers: the article as it now stands and the event that carries the
+    change to the site (followed from `Location`), which is dispatched after commit."""
+    event = session.get(Event, event_id) if event_id is not None else None
+    body = WriteResult(
+        article=article_view(session, article, site_url),
+        event=event_link(event) if event is not None else None,
+        schedule=scheduled,
+    )
+    location = event_link(event).url if event is not None else f"/v1/articles/{article.slug}"
+    events = (event_id,) if event_id is not None else ()
+    return Answer(status_code, body, {"Location": location}, events)

@@ -1,0 +1,191 @@
+"""Bearer tokens: scopes, sections, revocation, rate limits, and `pressrun tokens`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from pipeline.api.app import create_app
+from pipeline.api.limits import RateLimiter
+from pipeline.api.settings import ApiSettings
+from pipeline.cli import main
+from pipeline.services import Services
+from tests.api.conftest import Headers, Token, assert_problem, content, fingerprint
+
+EVERY_ROUTE = [
+    ("GET", "/v1/articles"),
+    ("GET", "/v1/articles/harbour"),
+    ("GET", "/v1/articles/harbour/impact"),
+    ("PUT", "/v1/articles/harbour"),
+    ("POST", "/v1/articles/harbour/publish"),
+    ("POST", "/v1/articles/harbour/unpublish"),
+    ("POST", "/v1/articles/harbour/preview"),
+    ("DELETE", "/v1/articles/harbour/schedule"),
+    ("GET", "/v1/events"),
+    ("GET", "/v1/events/1"),
+    ("GET", "/v1/tokens"),
+    ("POST", "/v1/tokens"),
+    ("DELETE", "/v1/tokens/1"),
+]
+WRITES = [route for route in EVERY_ROUTE if route[0] != "GET"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer prt_" + "x" * 43],
+    ids=["missing", "empty", "no-token", "unknown", "basic", "well-formed-unknown"],
+)
+@pytest.mark.parametrize(("method", "path"), EVERY_ROUTE, ids=lambda value: str(value))
+def test_every_route_needs_a_valid_token(
+    client: TestClient, services: Services, authorization: str | None, method: str, path: str
+) -> None:
+    before = fingerprint(services)
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = client.request(method, path, headers=headers, json=content())
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert fingerprint(services) == before
+
+
+def test_a_revoked_token_stops_working_at_once(
+    client: TestClient, token: Token, admin: Headers
+) -> None:
+    editor = token("publish")
+    assert client.get("/v1/articles", headers=editor).status_code == 200
+    listed = client.get("/v1/tokens", headers=admin).json()
+    editor_id = next(item["id"] for item in listed if item["scope"] == "publish")
+    assert client.delete(f"/v1/tokens/{editor_id}", headers=admin).status_code == 200
+    assert_problem(client.get("/v1/articles", headers=editor), 401)
+
+
+@pytest.mark.parametrize(("method", "path"), WRITES, ids=lambda value: str(value))
+def test_a_read_token_cannot_write(
+    client: TestClient, services: Services, reader: Headers, method: str, path: str
+) -> None:
+    before = fingerprint(services)
+    response = client.request(method, path, headers=reader, json=content())
+    assert_problem(response, 403)
+    assert "scope" in response.json()["detail"]
+    assert fingerprint(services) == before
+
+
+def test_only_admin_manages_tokens(client: TestClient, editor: Headers, admin: Headers) -> None:
+    assert_problem(client.get("/v1/tokens", headers=editor), 403)
+    made = client.post("/v1/tokens", headers=admin, json={"name": "night desk", "scope": "read"})
+    assert made.status_code == 201, made.text
+    secret = made.json()["token"]
+    assert client.get("/v1/articles", headers={"Authorization": f"Bearer {secret}"}).is_success
+    bad = client.post("/v1/tokens", headers=admin, json={"name": "x", "scope": "root"})
+    assert_problem(bad, 422, "scope")
+    bad_sections = client.post(
+        "/v1/tokens", headers=admin, json={"name": "x", "scope": "read", "sections": ["../x"]}
+    )
+    assert_problem(bad_sections, 422, "sections")
+    assert_problem(client.delete("/v1/tokens/9999", headers=admin), 404)
+
+
+def test_a_sport_desk_token_cannot_touch_politics(
+    client: TestClient, services: Services, editor: Headers, token: Token
+) -> None:
+    politics = content(section="politics", title="Budget passes")
+    sport = content(section="sport", title="Cup final tonight")
+    client.put("/v1/articles/budget", params={"publish": "true"}, headers=editor, json=politics)
+    client.put("/v1/articles/final", params={"publish": "true"}, headers=editor, json=sport)
+    desk = token("publish", ["sport"])
+    before = fingerprint(services)
+    for method, path, body in (
+        ("POST", "/v1/articles/budget/unpublish", None),
+        ("POST", "/v1/articles/budget/publish", None),
+        ("PUT", "/v1/articles/budget", politics),
+        ("PUT", "/v1/articles/final", {**sport, "section": "politics"}),  # moving it there
+        ("PUT", "/v1/articles/new-budget-story", politics),
+        ("GET", "/v1/articles/budget", None),
+        ("GET", "/v1/articles/budget/impact", None),
+        ("POST", "/v1/articles/budget/preview", None),
+        ("GET", "/v1/articles?section=politics", None),
+    ):
+        response = client.request(method, path, headers=desk, json=body)
+        assert_problem(response, 403)
+        assert "politics" in response.json()["detail"], (method, path)
+    assert fingerprint(services) == before
+    listed = client.get("/v1/articles", headers=desk).json()["items"]
+    assert [item["slug"] for item in listed] == ["final"]
+    events = client.get("/v1/events", headers=desk).json()["items"]
+    assert {event["article"] for event in events} == {"final"}
+    budget_event = client.get("/v1/articles/budget", headers=editor).json()["last_event"]["id"]
+    assert_problem(client.get(f"/v1/events/{budget_event}", headers=desk), 403)
+    assert client.post("/v1/articles/final/unpublish", headers=desk).status_code == 202
+
+
+def test_a_token_over_its_rate_gets_429_with_retry_after(
+    services: Services, editor: Headers
+) -> None:
+    app: FastAPI = create_app(
+        services.settings, ApiSettings(rate_per_minute=3), services=services, embedded_jobs=False
+    )
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get("/v1/articles", headers=editor).status_code == 200
+        limited = client.get("/v1/articles", headers=editor)
+        assert_problem(limited, 429)
+        assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_the_bucket_refills() -> None:
+    now = [0.0]
+    bucket = RateLimiter(60, clock=lambda: now[0])
+    assert all(bucket.take(1) == 0 for _ in range(60))
+    assert bucket.take(1) == pytest.approx(1.0)
+    assert bucket.take(2) == 0  # another token has its own bucket
+    now[0] += 1.0
+    assert bucket.take(1) == 0
+    assert bucket.take(1) > 0
+
+
+# -- pressrun tokens ----------------------------------------------------------------------------
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    env = {"PRESSRUN_DATABASE_URL": f"sqlite:///{tmp_path / 'tokens.db'}",
+           "PRESSRUN_STORAGE_URL": f"file://{tmp_path / 'site'}"}  # fmt: skip
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_tokens_create_list_revoke(tmp_path: Path) -> None:
+    code, output = run(tmp_path, "tokens", "create", "--scope", "publish",
+                       "--sections", "sport,culture", "--name", "sport desk")  # fmt: skip
+    assert code == 0, output
+    lines = output.splitlines()
+    assert re.fullmatch(r"prt_[A-Za-z0-9_-]{43}", lines[-1]), lines
+    assert "scope publish, sections culture,sport" in lines[0]
+    code, listed = run(tmp_path, "tokens", "list")
+    assert code == 0
+    assert "sport desk" in listed
+    assert lines[-1] not in listed  # never shown again
+    assert lines[-1][:10] in listed  # its hint is
+    assert run(tmp_path, "tokens", "revoke", "1") == (0, "token 1 revoked\n")
+    assert "revoked" in run(tmp_path, "tokens", "list")[1]
+    code, output = run(tmp_path, "tokens", "revoke", "99")
+    assert code == 1
+    assert "no token with id 99" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--scope", "root"), "Invalid value for '--scope'"),
+        (("--scope", "read", "--sections", "../x"), "sections"),
+    ],
+)
+def test_tokens_create_refuses_bad_options(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    code, output = run(tmp_path, "tokens", "create", *args)
+    assert code == 2
+    assert message in output
