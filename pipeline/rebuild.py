@@ -134,8 +134,18 @@ def _work(
             return {"fresh": services.related.index_many(session, live)}
         fresh = _fresh_articles(session, event_id)
         every_rail = bool(options.get("every_rail"))
-        services.related.refresh_rails_for(session, list(payload), fresh, every_rail)
-        return {}
+        targets = services.related.rail_targets(session, list(payload), fresh, every_rail)
+    # One short transaction per rail: chunks on other workers refresh neighbouring rails at
+    # the same time, and long transactions over many rails deadlock each other.
+    for article_id in targets:
+        with transaction(services.sessions) as session:
+            services.related.refresh_rail(session, article_id)
+    with transaction(services.sessions) as session:
+        entered = services.related.entered_rails(session, list(payload), fresh)
+    for article_id in entered:
+        with transaction(services.sessions) as session:
+            services.related.refresh_rail(session, article_id)
+    return {"rails": len(targets) + len(entered)}
 
 
 def _fresh_articles(session: Any, event_id: int) -> set[int]:

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Float, String, column, delete, func, select, values
 from sqlalchemy.orm import Session
@@ -29,6 +29,9 @@ from pipeline.models import (
 from pipeline.sanitize import html_to_text
 from pipeline.text import term_counts
 from pipeline.upsert import increment_counts
+
+if TYPE_CHECKING:
+    from pipeline.semantic import SemanticScorer
 
 # Postings kept per article, strongest first: enough for nearly all of a news article's
 # cosine mass (measured on BBC: 400 stored / 150 queried matches exact kNN's precision@5 of
@@ -61,6 +64,13 @@ class RelatedIndex:
         self.min_score = settings.related_min_score
         self.recency_weight = settings.related_recency_weight
         self.half_life_days = settings.related_recency_half_life_days
+        self.semantic: SemanticScorer | None = None
+        if settings.related_semantic_weight > 0:
+            # The optional embedding scorer, imported only when asked for: the default
+            # install never loads numpy, torch or the model.
+            from pipeline.semantic import SemanticScorer
+
+            self.semantic = SemanticScorer(settings.related_semantic_weight)
 
     # -- the index -------------------------------------------------------------------------
 
@@ -98,7 +108,10 @@ class RelatedIndex:
         for article in stale:
             self._store(session, article, bags[article.id], idf)
         session.flush()
-        return [article.id for article in stale]
+        fresh = {article.id for article in stale}
+        if self.semantic is not None:  # vectors for the embedding scorer, in one batch
+            fresh.update(self.semantic.store(session, articles))
+        return [article.id for article in articles if article.id in fresh]
 
     def _store(
         self, session: Session, article: Article, bag: Counter[str], idf: dict[str, float]
@@ -121,6 +134,8 @@ class RelatedIndex:
         )
 
     def remove(self, session: Session, article_id: int) -> None:
+        if self.semantic is not None:
+            self.semantic.remove(session, article_id)
         document = session.get(RelatedDocument, article_id)
         if document is None:
             return
@@ -158,33 +173,45 @@ class RelatedIndex:
     def refresh_rails_for(
         self, session: Session, article_ids: list[int], fresh: set[int], every_rail: bool
     ) -> None:
-        """Recompute the rails among `article_ids` whose inputs changed: the articles
-        (re)indexed in this rebuild (`fresh`), those with no rail yet, and those whose rail
-        shows an article no longer live; then the rails fresh articles now enter. The rest
-        stay as stored, so a rebuild of a consistent site rewrites nothing."""
-        targets = set(article_ids) if every_rail else set(article_ids) & fresh
-        if not every_rail:
-            with_rail = set(
-                session.scalars(
-                    select(RelatedRail.article_id)
-                    .where(RelatedRail.article_id.in_(article_ids))
-                    .distinct()
-                )
-            )
-            stale = session.scalars(
-                select(RelatedRail.article_id)
-                .join(Article, Article.id == RelatedRail.neighbour_id)
-                .where(
-                    RelatedRail.article_id.in_(article_ids),
-                    Article.status != ArticleStatus.PUBLISHED,
-                )
-            )
-            targets |= (set(article_ids) - with_rail) | set(stale)
-        for article_id in sorted(targets):
+        """Recompute the rails among `article_ids` whose inputs changed, then the rails
+        fresh articles now enter (see `rail_targets` and `entered_rails`)."""
+        for article_id in self.rail_targets(session, article_ids, fresh, every_rail):
             self.refresh_rail(session, article_id)
+        for article_id in self.entered_rails(session, article_ids, fresh):
+            self.refresh_rail(session, article_id)
+
+    def rail_targets(
+        self, session: Session, article_ids: list[int], fresh: set[int], every_rail: bool
+    ) -> list[int]:
+        """The rails among `article_ids` to recompute: the articles (re)indexed in this
+        rebuild (`fresh`), those with no rail yet, and those whose rail shows an article no
+        longer live. The rest stay as stored, so a rebuild of a consistent site rewrites
+        nothing."""
+        if every_rail:
+            return sorted(article_ids)
+        targets = set(article_ids) & fresh
+        with_rail = set(
+            session.scalars(
+                select(RelatedRail.article_id)
+                .where(RelatedRail.article_id.in_(article_ids))
+                .distinct()
+            )
+        )
+        stale = session.scalars(
+            select(RelatedRail.article_id)
+            .join(Article, Article.id == RelatedRail.neighbour_id)
+            .where(
+                RelatedRail.article_id.in_(article_ids), Article.status != ArticleStatus.PUBLISHED
+            )
+        )
+        return sorted(targets | (set(article_ids) - with_rail) | set(stale))
+
+    def entered_rails(self, session: Session, article_ids: list[int], fresh: set[int]) -> list[int]:
+        """Rails outside this set that fresh articles among `article_ids` now belong in."""
+        entered: set[int] = set()
         for article_id in sorted(set(article_ids) & fresh):
-            for entered in sorted(self._displaced(session, article_id) - targets):
-                self.refresh_rail(session, entered)
+            entered |= self._displaced(session, article_id)
+        return sorted(entered - set(article_ids))
 
     def _idf(self, session: Session, terms: list[str], pending: int = 0) -> dict[str, float]:
         """Smoothed inverse document frequency; `pending` counts documents about to be added."""
@@ -220,15 +247,18 @@ class RelatedIndex:
         # Over-fetch by cosine alone, then blend in recency on the short list.
         fetch = max(limit * 4, 40)
         rows = session.execute(self._candidates(article_id, query_weights, fetch)).all()
+        found = {other: (float(score) / document.norm, when) for other, score, when in rows}
+        if self.semantic is not None:
+            found = self._blend_semantic(session, article_id, query_weights, document, found, fetch)
         own = session.get(Article, article_id)
         assert own is not None
         scored = [
             Neighbour(
                 other_id,
-                float(score) / document.norm * self._recency(own.published_at, published_at),
+                score * self._recency(own.published_at, published_at),
                 published_at,
             )
-            for other_id, score, published_at in rows
+            for other_id, (score, published_at) in found.items()
         ]
         scored.sort(key=lambda neighbour: (-round(neighbour.score, 9), neighbour.article_id))
         return scored[:limit]
@@ -263,6 +293,44 @@ class RelatedIndex:
             .order_by(score.desc(), dot.c.other)
             .limit(fetch)
         )
+
+    def _blend_semantic(
+        self,
+        session: Session,
+        article_id: int,
+        query_weights: dict[str, float],
+        document: RelatedDocument,
+        found: dict[int, tuple[float, datetime]],
+        fetch: int,
+    ) -> dict[int, tuple[float, datetime]]:
+        """The embedding scorer's hook (pipeline/semantic.py): blended scores over the text
+        candidates and the `fetch` nearest articles by embedding, with their dates."""
+        assert self.semantic is not None
+
+        def text_scores(others: list[int]) -> dict[int, float]:
+            statement = self._candidates(article_id, query_weights, len(others)).where(
+                RelatedDocument.article_id.in_(others)
+            )
+            return {
+                other: float(dot) / document.norm for other, dot, _ in session.execute(statement)
+            }
+
+        blended = self.semantic.blend(
+            session,
+            article_id,
+            {other: score for other, (score, _) in found.items()},
+            fetch,
+            text_scores,
+        )
+        dates = {other: when for other, (_, when) in found.items()}
+        missing = [other for other in blended if other not in dates]
+        if missing:
+            dates.update(
+                session.execute(
+                    select(Article.id, Article.published_at).where(Article.id.in_(missing))
+                ).tuples()
+            )
+        return {other: (score, dates[other]) for other, score in blended.items()}
 
     def _query_weights(self, session: Session, article_id: int) -> dict[str, float]:
         rows = session.execute(
