@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -323,3 +324,15 @@ class RelatedRail(Base):
     )
     score: Mapped[float] = mapped_column(Float)
     terms: Mapped[list[str]] = mapped_column(default=list)
+
+
+class RelatedVector(Base):
+    """An article's sentence embedding for the optional semantic scorer (pipeline/semantic.py):
+    384 little-endian float32s, L2-normalised, from the article's `version`."""
+
+    __tablename__ = "related_vectors"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
