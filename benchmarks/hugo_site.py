@@ -11,7 +11,7 @@ size, not in choice.
 Peak memory is the hugo process's own maximum resident set size, read exactly from the kernel
 by `os.wait4` (no polling, so no short peak is missed).
 
-    .venv/bin/python -m benchmarks.hugo_site --sizes 1000 10000
+    .venv/bin/python -m benchmarks.hugo_site --sizes 1000 10000 [--latest-rail prev]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pipeline.demo_content import generate_articles
 
@@ -46,6 +47,7 @@ VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 LOG_TAIL = 4000  # characters of hugo's output quoted when a build fails
 
 Version = tuple[int, int, int]
+LatestRail = Literal["where", "prev"]
 
 
 class HugoError(RuntimeError):
@@ -55,6 +57,7 @@ class HugoError(RuntimeError):
 @dataclass(frozen=True)
 class HugoBuild:
     seconds: float  # wall time of the hugo process
+    cpu_seconds: float  # its user + system CPU time: steadier than wall time on a busy machine
     peak_rss_mb: float  # the hugo process's maximum resident set size, in MiB
     pages: int  # index.html files under public/ (pagination's /page/1/ redirects included)
     version: str  # the first line of `hugo version`
@@ -83,18 +86,23 @@ def parse_version(text: str) -> Version:
 
 
 def write_hugo_site(
-    records: list[dict[str, object]], folder: Path, *, version: Version | None = None
+    records: list[dict[str, object]],
+    folder: Path,
+    *,
+    version: Version | None = None,
+    latest_rail: LatestRail = "where",
 ) -> None:
     """Write config, layouts and one content file per record into `folder`.
 
     `version` picks the config dialect; by default the installed hugo is asked, and Debian's
     0.111 is assumed when there is none (so the files can be written and inspected anywhere).
+    `latest_rail` picks how article pages find the 10 earlier articles (see LATEST_RAILS).
     """
     if version is None:
         version = parse_version(hugo_version_text()) if hugo_available() else DEBIAN_HUGO
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "hugo.toml").write_text(site_config(version))
-    for relative, text in LAYOUTS.items():
+    for relative, text in layouts(latest_rail).items():
         _write(folder / "layouts" / relative, text)
     for record in records:
         write_article(folder, record)
@@ -160,8 +168,9 @@ def _version_specific(version: Version) -> list[str]:
 # Tags choose, the section breaks ties. Hugo keeps a candidate when its average index weight,
 # as a percentage of the largest (100), reaches threshold / matches: a shared tag (100) passes,
 # a shared section alone (50 < 80) does not, and tag plus section (75 >= 40) ranks above a tag
-# alone. `desk` carries the section because Hugo's indices read front-matter params, and the
-# section is not one (Hugo derives it from the content path).
+# alone. Indices read front-matter params only, never the section Hugo derives from the
+# content path (on 0.111 an index named "section" matches nothing unless front matter sets
+# it), so `desk` repeats the section under a name that cannot be mistaken for `.Section`.
 RELATED_CONFIG = [
     "[related]",
     "includeNewer = true",
@@ -295,8 +304,20 @@ href="{{ "index.xml" | absURL }}">
 </html>
 """
 
-# `where … "Date" "lt" .Date | first 10` over the newest-first list: the 10 published just
-# before this article, as pressrun's rail is rendered at publish time.
+# Two ways to list the 10 articles published just before this one (pressrun's rail as rendered
+# at publish time); both render the same links. "where" is the rail's definition written out:
+# it filters the whole newest-first list on every article page, so a build costs
+# O(articles²) (at 10,000 articles it dominates the build). "prev" steps ten times along
+# `.Prev`, the next older page in Hugo's default order (weight, then newest first: by date
+# here, as no page has a weight), which Hugo links once per build: O(1) a page.
+LATEST_RAILS = {
+    "where": """{{ $latest := where .Site.RegularPages.ByDate.Reverse "Date" "lt" .Date \
+| first @LATEST@ }}""",
+    "prev": """{{ $latest := slice }}{{ $older := . }}
+    {{ range seq @LATEST@ }}{{ with $older }}{{ $older = .Prev }}{{ end }}\
+{{ with $older }}{{ $latest = $latest | append . }}{{ end }}{{ end }}""",
+}
+
 SINGLE = """{{ define "title" }}{{ .Title }} — {{ .Site.Title }}{{ end }}
 {{ define "head" }}
 <meta name="description" content="{{ .Description }}">
@@ -344,7 +365,8 @@ datetime="{{ .Date.Format "2006-01-02T15:04:05Z07:00" }}">{{ .Date.Format "2 Jan
     </div>
   </article>
   <aside class="rails">
-    {{ with where .Site.RegularPages.ByDate.Reverse "Date" "lt" .Date | first @LATEST@ }}
+    @LATEST_RAIL@
+    {{ with $latest }}
     <section class="rail" id="latest-rail" aria-labelledby="latest-heading">
       <h2 id="latest-heading">Latest articles</h2>
       {{ partial "teasers.html" . }}
@@ -359,7 +381,7 @@ datetime="{{ .Date.Format "2006-01-02T15:04:05Z07:00" }}">{{ .Date.Format "2 Jan
   </aside>
 </div>
 {{ end }}
-""".replace("@LATEST@", str(LATEST_SIZE)).replace("@RELATED@", str(RELATED_SIZE))
+""".replace("@RELATED@", str(RELATED_SIZE))
 
 TEASERS = """<ol class="teasers">
 {{ range . }}
@@ -441,9 +463,15 @@ NOT_FOUND = """{{ define "title" }}Page not found — {{ .Site.Title }}{{ end }}
 {{ end }}
 """
 
+
+def layouts(latest_rail: LatestRail) -> dict[str, str]:
+    """Template text by path under layouts/."""
+    rail = LATEST_RAILS[latest_rail].replace("@LATEST@", str(LATEST_SIZE))
+    return {"_default/single.html": SINGLE.replace("@LATEST_RAIL@", rail), **LAYOUTS}
+
+
 LAYOUTS = {
     "_default/baseof.html": BASEOF,
-    "_default/single.html": SINGLE,
     "_default/list.html": PAGED,
     "_default/term.html": PAGED,
     "_default/taxonomy.html": TAGS,
@@ -476,6 +504,7 @@ def build_hugo(folder: Path) -> HugoBuild:
             raise HugoError(f"hugo exited with {process.returncode}:\n{output}")
     return HugoBuild(
         seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / 1024,
         pages=count_pages(folder / "public"),
         version=hugo_version_text(),
@@ -509,27 +538,29 @@ def _environment() -> dict[str, str]:
 # --- Command line --------------------------------------------------------------------------
 
 
-def measure(size: int) -> tuple[HugoBuild, HugoBuild]:
+def measure(size: int, latest_rail: LatestRail = "where") -> tuple[HugoBuild, HugoBuild]:
     """A full build of `size` articles, then the rebuild that publishes one more."""
     records = generate_articles(size + 1)
     with tempfile.TemporaryDirectory(prefix=f"hugo-{size}-") as name:
         folder = Path(name)
-        write_hugo_site(records[:size], folder)
+        write_hugo_site(records[:size], folder, latest_rail=latest_rail)
         return build_hugo(folder), publish_one_with_hugo(folder, records[size])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description="Hugo build and publish-one cost by site size.")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--latest-rail", choices=sorted(LATEST_RAILS), default="where")
     arguments = parser.parse_args()
     if not hugo_available():
         raise SystemExit(HUGO_INSTALL_HINT)
     print(hugo_version_text())
     for size in arguments.sizes:
-        build, publish = measure(size)
+        build, publish = measure(size, arguments.latest_rail)
         for label, result in (("build", build), ("publish one", publish)):
             print(
-                f"{size:>7} articles, {label:<11}: {result.seconds:7.2f} s, "
+                f"{size:>7} articles, {label:<11}: {result.seconds:7.2f} s "
+                f"({result.cpu_seconds:.2f} s CPU), "
                 f"peak {result.peak_rss_mb:7.1f} MiB, {result.pages} pages"
             )
 
