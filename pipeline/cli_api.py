@@ -183,6 +183,12 @@ class RemoteApi:
                 time.sleep(float(response.headers.get("Retry-After", 0.5 * 2**attempt)))
         return _answer_of(response)
 
+    def __enter__(self) -> RemoteApi:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
     def wait_for(self, event_id: int) -> dict[str, Any]:
         return self.call("GET", f"/v1/events/{event_id}", params={"wait": WAIT_SECONDS})
 
@@ -302,6 +308,7 @@ def add_api_switch(command: click.Command) -> None:
     def callback(*args: Any, api_url: str | None = None, **kwargs: Any) -> Any:
         if not api_url:
             return local(*args, **kwargs)
-        return remote(RemoteApi(api_url, os.environ.get("PRESSRUN_API_TOKEN")), **kwargs)
+        with RemoteApi(api_url, os.environ.get("PRESSRUN_API_TOKEN")) as api:
+            return remote(api, **kwargs)
 
     command.callback = callback

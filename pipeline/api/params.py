@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from pipeline.api.bodies import raw_body
 from pipeline.api.idempotency import HEADER, RequestFacts
 from pipeline.api.problems import ApiProblem
+from pipeline.api.schemas import SLUG_SCHEMA
 from pipeline.inputs import Slug
+from pipeline.sanitize import MAX_SLUG_LENGTH
 
 _SLUG = TypeAdapter(Slug)
 
@@ -37,6 +39,8 @@ def _slug_from_path(
         Path(
             description="The article's slug: lower-case letters, digits and single hyphens.",
             examples=["allies-resume-talks"],
+            # Documented, not enforced here: checked_slug gives the rule's own message.
+            json_schema_extra={"pattern": SLUG_SCHEMA["pattern"], "maxLength": MAX_SLUG_LENGTH},
         ),
     ],
 ) -> str:
@@ -72,15 +76,47 @@ def request_facts(request: Request, body: RawBody) -> RequestFacts:
 Facts = Annotated[RequestFacts, Depends(request_facts)]
 
 
-def json_body_doc(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+def json_body_doc(
+    schema: dict[str, Any] | type[BaseModel], *, required: bool = True
+) -> dict[str, Any]:
     """`openapi_extra` for a route that reads its body raw (to check it by the domain's rules,
     or its signature) but documents its shape."""
+    if not isinstance(schema, dict):
+        schema = body_schema(schema)
     return {
         "requestBody": {
             "required": required,
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema as the body checks read it: self-contained (its `$defs` inlined,
+    since the document has no `$defs`), and without `null` alternatives (an explicit null is
+    refused: leave the field out)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+    tidied = _tidy(schema, definitions)
+    assert isinstance(tidied, dict)
+    return tidied
+
+
+def _tidy(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_tidy(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _tidy(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+    node = {key: _tidy(value, definitions) for key, value in node.items()}
+    choices = [choice for choice in node.get("anyOf", []) if choice != {"type": "null"}]
+    if "anyOf" in node and len(choices) == 1:
+        del node["anyOf"]
+        node = {**choices[0], **node}
+        if node.get("default", ...) is None:
+            del node["default"]
+    return node
 
 
 # -- the list cursor --------------------------------------------------------------------------

@@ -76,6 +76,29 @@ ARTICLE_CONTENT_SCHEMA: dict[str, Any] = {
 }
 
 
+WEBHOOK_SCHEMA: dict[str, Any] = {
+    "title": "WebhookPayload",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["action", "article"],
+    "properties": {
+        "action": {"type": "string", "enum": ["publish", "update", "unpublish"]},
+        "article": {
+            **ARTICLE_CONTENT_SCHEMA,
+            "title": "WebhookArticle",
+            "description": "The CLI's article JSON: `slug` (or `id`, the CMS's own) names the "
+            "article. For `unpublish`, `slug` or `id` alone is enough.",
+            "required": ["title", "section"],
+            "properties": {
+                **ARTICLE_CONTENT_SCHEMA["properties"],
+                "slug": SLUG_SCHEMA,
+                "id": {"type": "string", "minLength": 1, "maxLength": 200},
+            },
+        },
+    },
+}
+
+
 class PublishRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     publish_at: IsoDateTime | None = Field(

@@ -29,9 +29,11 @@ from pipeline.api.models import (
 )
 from pipeline.api.settings import ApiSettings
 from pipeline.api.tokens import create_token
+from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.models import Article, Event, Output, Redirect, Section, Tag
-from pipeline.services import Services
+from pipeline.services import Services, create_services
+from tests.conftest import SITE_URL
 from tests.integration.conftest import free_port, wait_for_port
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -59,6 +61,31 @@ def content(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def api_settings() -> ApiSettings:
     return ApiSettings(webhook_secret=WEBHOOK_SECRET, rate_per_minute=100_000)
+
+
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """One newsroom for a whole module: for catalogues of requests that must change nothing
+    (each checks its own before and after), where a fresh database per case costs most."""
+    root = tmp_path_factory.mktemp("api")
+    built = create_services(
+        Settings(
+            database_url=f"sqlite:///{root / 'pressrun.db'}",
+            storage_url=f"file://{root / 'site'}",
+            site_url=SITE_URL,
+            site_name="The Test Gazette",
+        )
+    )
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_client(module_services: Services) -> Iterator[TestClient]:
+    api = ApiSettings(webhook_secret=WEBHOOK_SECRET, rate_per_minute=100_000)
+    app = create_app(module_services.settings, api, services=module_services, embedded_jobs=False)
+    with TestClient(app) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 
 from pipeline.api.app import create_app
 from pipeline.api.limits import RateLimiter
+from pipeline.api.models import Scope
 from pipeline.api.settings import ApiSettings
 from pipeline.cli import main
 from pipeline.services import Services
-from tests.api.conftest import Headers, Token, assert_problem, content, fingerprint
+from tests.api.conftest import Headers, Token, assert_problem, content, fingerprint, mint
 
 EVERY_ROUTE = [
     ("GET", "/v1/articles"),
@@ -42,14 +43,18 @@ WRITES = [route for route in EVERY_ROUTE if route[0] != "GET"]
 )
 @pytest.mark.parametrize(("method", "path"), EVERY_ROUTE, ids=lambda value: str(value))
 def test_every_route_needs_a_valid_token(
-    client: TestClient, services: Services, authorization: str | None, method: str, path: str
+    module_client: TestClient,
+    module_services: Services,
+    authorization: str | None,
+    method: str,
+    path: str,
 ) -> None:
-    before = fingerprint(services)
+    before = fingerprint(module_services)
     headers = {"Authorization": authorization} if authorization is not None else {}
-    response = client.request(method, path, headers=headers, json=content())
+    response = module_client.request(method, path, headers=headers, json=content())
     assert_problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert fingerprint(services) == before
+    assert fingerprint(module_services) == before
 
 
 def test_a_revoked_token_stops_working_at_once(
@@ -65,13 +70,14 @@ def test_a_revoked_token_stops_working_at_once(
 
 @pytest.mark.parametrize(("method", "path"), WRITES, ids=lambda value: str(value))
 def test_a_read_token_cannot_write(
-    client: TestClient, services: Services, reader: Headers, method: str, path: str
+    module_client: TestClient, module_services: Services, method: str, path: str
 ) -> None:
-    before = fingerprint(services)
-    response = client.request(method, path, headers=reader, json=content())
+    reader = mint(module_services, Scope.READ)
+    before = fingerprint(module_services)
+    response = module_client.request(method, path, headers=reader, json=content())
     assert_problem(response, 403)
     assert "scope" in response.json()["detail"]
-    assert fingerprint(services) == before
+    assert fingerprint(module_services) == before
 
 
 def test_only_admin_manages_tokens(client: TestClient, editor: Headers, admin: Headers) -> None:

@@ -150,7 +150,7 @@ def create_preview(
     status_code=202,
     responses=WRITE_ERRORS,
     response_model=WriteResult,
-    openapi_extra=json_body_doc(PublishRequest.model_json_schema(), required=False),
+    openapi_extra=json_body_doc(PublishRequest, required=False),
 )
 def publish(
     slug: ArticleSlug,
@@ -182,7 +182,7 @@ def publish(
     status_code=202,
     responses=WRITE_ERRORS,
     response_model=WriteResult,
-    openapi_extra=json_body_doc(UnpublishRequest.model_json_schema(), required=False),
+    openapi_extra=json_body_doc(UnpublishRequest, required=False),
 )
 def unpublish(
     slug: ArticleSlug,

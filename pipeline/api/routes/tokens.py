@@ -35,7 +35,7 @@ def list_tokens(caller: Admin, context: Context) -> list[TokenView]:
     "",
     status_code=201,
     responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 500, 503),
-    openapi_extra=json_body_doc(NewTokenRequest.model_json_schema()),
+    openapi_extra=json_body_doc(NewTokenRequest),
 )
 def create_token(
     caller: Admin, context: Context, body: RawBody, content_type: ContentType = None
