@@ -325,11 +325,10 @@ class RelatedIndex:
         dates = {other: when for other, (_, when) in found.items()}
         missing = [other for other in blended if other not in dates]
         if missing:
-            dates.update(
-                session.execute(
-                    select(Article.id, Article.published_at).where(Article.id.in_(missing))
-                ).tuples()
-            )
+            rows = session.execute(
+                select(Article.id, Article.published_at).where(Article.id.in_(missing))
+            ).all()
+            dates.update(dict(rows))
         return {other: (score, dates[other]) for other, score in blended.items()}
 
     def _query_weights(self, session: Session, article_id: int) -> dict[str, float]:
