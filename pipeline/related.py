@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, String, column, delete, func, select, values
+from sqlalchemy import Float, String, column, delete, func, select, true, values
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 STORED_TERMS = 400
 # Terms a query reads postings for, strongest first.
 QUERY_TERMS = 150
+# Two stages keep a query cheap however large the archive: the strongest (rarest, most
+# telling) terms find candidates through short postings lists, then the candidates are scored
+# exactly on all query terms. On BBC: 30 terms / 200 candidates gives 0.930 precision@5 (as
+# exact kNN), reading a tenth of the postings a one-stage query over 150 terms reads.
+CANDIDATE_TERMS = 30
+CANDIDATES = 200
 EXPLAIN_TERMS = 3
 
 
@@ -246,7 +252,12 @@ class RelatedIndex:
             return []
         # Over-fetch by cosine alone, then blend in recency on the short list.
         fetch = max(limit * 4, 40)
-        rows = session.execute(self._candidates(article_id, query_weights, fetch)).all()
+        strongest = dict(list(query_weights.items())[:CANDIDATE_TERMS])
+        first_stage = self._candidates(article_id, strongest, CANDIDATES).subquery()
+        candidates = list(session.scalars(select(first_stage.c.other)))
+        rows = session.execute(
+            self._candidates(article_id, query_weights, fetch, among=candidates)
+        ).all()
         found = {other: (float(score) / document.norm, when) for other, score, when in rows}
         if self.semantic is not None:
             found = self._blend_semantic(session, article_id, query_weights, document, found, fetch)
@@ -263,7 +274,13 @@ class RelatedIndex:
         scored.sort(key=lambda neighbour: (-round(neighbour.score, 9), neighbour.article_id))
         return scored[:limit]
 
-    def _candidates(self, article_id: int, query_weights: dict[str, float], fetch: int) -> Any:
+    def _candidates(
+        self,
+        article_id: int,
+        query_weights: dict[str, float],
+        fetch: int,
+        among: list[int] | None = None,
+    ) -> Any:
         """Dot products over the postings of the query's terms, best by cosine first.
 
         The query weights join as a VALUES list: the database looks each posting's weight
@@ -281,7 +298,10 @@ class RelatedIndex:
             )
             .select_from(query)
             .join(RelatedTerm, RelatedTerm.term == query.c.term)
-            .where(RelatedTerm.article_id != article_id)
+            .where(
+                RelatedTerm.article_id != article_id,
+                RelatedTerm.article_id.in_(among) if among is not None else true(),
+            )
             .group_by(RelatedTerm.article_id)
             .subquery()
         )
@@ -377,8 +397,12 @@ class RelatedIndex:
     def refresh_rail(self, session: Session, article_id: int) -> bool:
         """Recompute one article's stored rail; True when its neighbours changed.
 
+        Workers refreshing the same rail at once queue on its document row, so one's
+        delete-and-insert never collides with the other's.
+
         A rail whose neighbours stay the same is left as stored (scores drift a little as
         document frequencies move; the page would not change, so neither does the row)."""
+        session.get(RelatedDocument, article_id, with_for_update=True)
         weights = self._query_weights(session, article_id)
         best = self.neighbours(session, article_id, self.size, weights) if weights else []
         best = [neighbour for neighbour in best if neighbour.score >= self.min_score]
