@@ -193,3 +193,8 @@ class ServerThread:
 def served(app: FastAPI) -> Iterator[ServerThread]:
     with ServerThread(app) as server:
         yield server
+
+
+# The real stack's fixtures (PostgreSQL database, Redis database, moto_server, the stack), for
+# tests/api/test_real_stack.py.
+from tests.integration.conftest import database_url, redis_url, s3_endpoint, stack  # noqa: E402, F401
