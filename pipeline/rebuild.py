@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from pipeline.build import SyncReport
 from pipeline.db import transaction
@@ -66,6 +66,10 @@ def _unfinished_chunks(session: Any, event_id: int) -> list[int]:
 
 
 def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> list[int]:
+    if phase == "rails" and session.get_bind().dialect.name == "postgresql":
+        # The index phase bulk-loaded the postings: fresh statistics let the planner use the
+        # term index for the rails' queries instead of scanning the table.
+        session.execute(text("ANALYZE related_terms, related_documents, term_frequencies"))
     if phase == "render":
         specs = sorted(plan_everything(session, services.settings))
         payloads = [
