@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from pipeline.api import ops
 from pipeline.api.context import ApiContext
 from pipeline.api.limits import BodyLimit, RateLimiter
 from pipeline.api.previews import open_preview_store
@@ -67,7 +68,7 @@ def create_app(
     app.state.pressrun = context
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=api_settings.max_body_bytes)
-    for module in (articles, events, webhook, tokens, health):
+    for module in (articles, events, webhook, tokens, health, ops):
         app.include_router(module.router)
     app.add_api_route("/problems/{kind}", _problem_type, include_in_schema=False)
     app.openapi = _openapi_of(app)  # type: ignore[method-assign]

@@ -1,0 +1,346 @@
+"""/ops: the dashboard, an event's page, an article's history, retry, sign in and out.
+
+Pages are HTML rendered on the server; `?fragment=live` answers only the part a page
+refreshes (its script swaps it in every few seconds). Errors on these routes are HTML
+pages too, and a visitor who is not signed in is sent to the login form.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+from pipeline.api.context import ApiContext, Context
+from pipeline.api.ops import pages
+from pipeline.api.ops.broker import BrokerWatch
+from pipeline.api.ops.session import (
+    COOKIE,
+    COOKIE_PATH,
+    Conflict,
+    Forbidden,
+    LoginNeeded,
+    NotFound,
+    Operator,
+    OpsError,
+    authenticate,
+    check_form,
+    check_same_site,
+    identify,
+)
+from pipeline.api.ops.settings import OpsSettings
+from pipeline.api.ops.templates import STATIC_TYPES, environment, static_file
+from pipeline.db import transaction
+from pipeline.models import Event, EventStatus, utcnow
+
+log = logging.getLogger("pressrun.ops")
+EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Fragment = Annotated[str | None, Query(pattern="^live$")]
+# Pages show who is signed in: never cached, never framed, no script or style but ours.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass
+class OpsState:
+    """Built once per app, on the first request that needs it."""
+
+    settings: OpsSettings
+    watch: BrokerWatch | None
+
+
+_state_lock = threading.Lock()
+
+
+def ops_state(request: Request, context: ApiContext) -> OpsState:
+    app_state = request.app.state
+    with _state_lock:
+        if not hasattr(app_state, "pressrun_ops"):
+            settings = OpsSettings.from_env()
+            app_state.pressrun_ops = OpsState(settings, _watch(context, settings))
+    state = app_state.pressrun_ops
+    assert isinstance(state, OpsState)
+    return state
+
+
+def _watch(context: ApiContext, settings: OpsSettings) -> BrokerWatch | None:
+    if context.services.settings.eager:
+        return None
+    from workers.app import CeleryDispatcher, broker_overview, create_app
+
+    dispatcher = context.dispatcher
+    celery = (
+        dispatcher.app
+        if isinstance(dispatcher, CeleryDispatcher)
+        else create_app(context.services.settings, lambda: context.services)
+    )
+    return BrokerWatch(
+        lambda: broker_overview(celery, context.services.settings),
+        max_age=settings.broker_max_age_seconds,
+    )
+
+
+# -- HTML answers, errors included -----------------------------------------------------------
+
+
+def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+    body = environment().get_template(template).render(request_path=request.url.path, **values)
+    return HTMLResponse(body, status_code=status, headers=HEADERS)
+
+
+def _login_url(request: Request) -> str:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    here = here.replace("fragment=live", "").rstrip("?&")
+    return f"/ops/login?next={quote(here, safe='/')}"
+
+
+def _error_page(request: Request, error: OpsError) -> Response:
+    if isinstance(error, LoginNeeded) and request.method == "GET":
+        if request.query_params.get("fragment"):
+            # The page's script sends the browser to the login form.
+            return Response(status_code=401, headers={"X-Ops-Login": _login_url(request)})
+        return RedirectResponse(_login_url(request), status_code=303, headers=HEADERS)
+    return page(request, "error.html", error.status, error=error, operator=None)
+
+
+class HtmlRoute(APIRoute):
+    """Turns the dashboard's errors (and bad path parameters) into HTML pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except OpsError as error:
+                return _error_page(request, error)
+            except RequestValidationError:
+                return _error_page(request, NotFound(f"no page {request.url.path}"))
+
+        return route_handler
+
+
+router = APIRouter(prefix="/ops", route_class=HtmlRoute, include_in_schema=False)
+
+
+async def _operator(context: ApiContext, request: Request) -> Operator:
+    return await run_in_threadpool(identify, context, request)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if not body:
+        return {}
+    if request.headers.get("content-type", "").split(";")[0].strip() != FORM_TYPE:
+        raise OpsError(f"send the form as {FORM_TYPE}")
+    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _site_url(context: ApiContext) -> str:
+    return context.services.settings.site_url.rstrip("/")
+
+
+def _local(target: str | None) -> str:
+    """Where to go next: a dashboard path only, never another site."""
+    target = target or "/ops"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not parts.path.startswith("/ops"):
+        return "/ops"
+    return target
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@router.get("")
+async def dashboard(request: Request, context: Context, fragment: Fragment = None) -> Response:
+    operator = await _operator(context, request)
+    state = ops_state(request, context)
+    board = await run_in_threadpool(
+        pages.dashboard,
+        context.services.sessions,
+        context.services.settings,
+        state.settings,
+        state.watch,
+        utcnow(),
+    )
+    template = "dashboard_live.html" if fragment else "dashboard.html"
+    return page(
+        request,
+        template,
+        board=board,
+        operator=operator,
+        refresh=state.settings.refresh_seconds,
+        site_url=_site_url(context),
+    )
+
+
+@router.get("/events/{event_id}")
+async def event_page(
+    event_id: EventId, request: Request, context: Context, fragment: Fragment = None
+) -> Response:
+    operator = await _operator(context, request)
+    state = ops_state(request, context)
+    found = await run_in_threadpool(
+        pages.event_page,
+        context.services.sessions,
+        context.services.settings,
+        state.settings,
+        event_id,
+        utcnow(),
+    )
+    if found is None:
+        raise NotFound(f"no event {event_id}")
+    template = "event_live.html" if fragment else "event.html"
+    return page(
+        request,
+        template,
+        view=found,
+        operator=operator,
+        refresh=state.settings.refresh_seconds,
+        retried=request.query_params.get("retried") == "1",
+    )
+
+
+@router.get("/articles/{article_id}")
+async def article_page(
+    article_id: EventId, request: Request, context: Context, fragment: Fragment = None
+) -> Response:
+    operator = await _operator(context, request)
+    state = ops_state(request, context)
+    found = await run_in_threadpool(
+        pages.article_page,
+        context.services.sessions,
+        context.services.settings,
+        article_id,
+        utcnow(),
+    )
+    if found is None:
+        raise NotFound(f"no article {article_id}")
+    template = "article_live.html" if fragment else "article.html"
+    return page(
+        request,
+        template,
+        view=found,
+        operator=operator,
+        refresh=state.settings.refresh_seconds,
+        site_url=_site_url(context),
+    )
+
+
+@router.get("/find")
+async def find(request: Request, context: Context, q: str = "") -> Response:
+    """An event id (`42` or `#42`) or an article slug, from the search box."""
+    await _operator(context, request)
+    wanted = q.strip().lstrip("#")
+    if wanted.isdigit() and 0 < int(wanted) < 2**63:
+        return RedirectResponse(f"/ops/events/{int(wanted)}", status_code=303)
+    article_id = await run_in_threadpool(pages.find_article, context.services.sessions, wanted)
+    if article_id is None:
+        raise NotFound(f"no event or article {q.strip()!r}")
+    return RedirectResponse(f"/ops/articles/{article_id}", status_code=303)
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+@router.post("/events/{event_id}/retry")
+async def retry(event_id: EventId, request: Request, context: Context) -> Response:
+    """What `pressrun events retry` does: back to accepted with a fresh count of tries, then
+    dispatched (to the broker, or processed here when there is none)."""
+    operator = await _operator(context, request)
+    check_form(operator, request, await _form(request))
+    if not operator.can_retry:
+        raise Forbidden(f"retrying needs an admin token (yours has scope '{operator.scope}')")
+    await run_in_threadpool(_retry, context, event_id, operator)
+    return RedirectResponse(f"/ops/events/{event_id}?retried=1", status_code=303)
+
+
+def _retry(context: ApiContext, event_id: int, operator: Operator) -> None:
+    with transaction(context.services.sessions) as session:
+        event = session.get(Event, event_id, with_for_update=True)
+        if event is None:
+            raise NotFound(f"no event {event_id}")
+        if event.status == EventStatus.LIVE:
+            raise Conflict(f"event {event_id} is already live")
+        event.status, event.attempts, event.error = EventStatus.ACCEPTED, 0, None
+    log.info("event %s retried from the dashboard by token %s", event_id, operator.name)
+    context.dispatch(event_id)
+
+
+# -- signing in and out ----------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_form(request: Request, context: Context, next: str = "/ops") -> Response:
+    if request.cookies.get(COOKIE):
+        try:
+            await _operator(context, request)
+            return RedirectResponse(_local(next), status_code=303)
+        except OpsError:
+            pass  # an old or revoked cookie: sign in again
+    return page(request, "login.html", next=_local(next), error=None, operator=None)
+
+
+@router.post("/login")
+async def login(request: Request, context: Context) -> Response:
+    check_same_site(request)
+    form = await _form(request)
+    target = _local(form.get("next"))
+    secret = form.get("token", "").strip()
+    try:
+        await run_in_threadpool(authenticate, context, secret, cookie=True)
+    except (LoginNeeded, Forbidden) as error:
+        return page(request, "login.html", error.status, next=target, error=error, operator=None)
+    state = ops_state(request, context)
+    response = RedirectResponse(target, status_code=303, headers=HEADERS)
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=state.settings.session_seconds,
+        path=COOKIE_PATH,
+        httponly=True,
+        # Lax: a link to an event page from chat or mail opens signed in; every form that
+        # changes something also needs the CSRF token.
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, context: Context) -> Response:
+    operator = await _operator(context, request)
+    check_form(operator, request, await _form(request))
+    response = RedirectResponse("/ops/login", status_code=303, headers=HEADERS)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    path = static_file(name)
+    if path is None:
+        raise NotFound(f"no file {name}")
+    return FileResponse(
+        path,
+        media_type=STATIC_TYPES[path.suffix],
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )

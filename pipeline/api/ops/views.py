@@ -1,0 +1,192 @@
+"""View models: what the templates show, built from rows while their session is open, so a
+template never touches the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pipeline.build import SyncReport
+from pipeline.models import UNFINISHED, Event, EventStatus
+
+STAGES = ("accepted", "dispatched", "started", "rendered", "live")
+# Keys listed per event in tables; the event page lists them all.
+KEYS_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    id: int
+    kind: str
+    status: str
+    article_id: int | None
+    slug: str | None
+    title: str | None
+    version: int
+    actor: str
+    attempts: int
+    error: str | None
+    accepted_at: datetime
+    # When each stage was reached (None: not yet).
+    moments: dict[str, datetime | None]
+    # Seconds after `accepted` each later stage was reached (None: not reached).
+    timings: dict[str, float | None]
+    stage_since: datetime
+    written: list[str]
+    deleted: list[str]
+    written_total: int
+    deleted_total: int
+    unchanged: int
+    pending_lists: list[str]
+    outputs: dict[str, Any] | None
+    previous: dict[str, Any] | None
+    options: dict[str, Any] | None
+
+    @property
+    def unfinished(self) -> bool:
+        return self.status in UNFINISHED
+
+    @property
+    def retryable(self) -> bool:
+        """What `pressrun events retry` accepts: anything not live (failed or stuck)."""
+        return self.status != EventStatus.LIVE
+
+    @property
+    def to_live(self) -> float | None:
+        return self.timings["live"]
+
+    @property
+    def keys_shown(self) -> list[str]:
+        return self.written[:KEYS_SHOWN]
+
+    @property
+    def reconcile(self) -> dict[str, Any] | None:
+        return self.outputs if self.kind == "reconcile" else None
+
+
+def summarize(event: Event, slug: str | None = None, title: str | None = None) -> EventSummary:
+    moments = {stage: getattr(event, f"{stage}_at") for stage in STAGES}
+    timings = {
+        stage: (moment - event.accepted_at).total_seconds() if moment is not None else None
+        for stage, moment in moments.items()
+        if stage != "accepted"
+    }
+    report = SyncReport.from_json(event.outputs if event.kind != "reconcile" else None)
+    return EventSummary(
+        id=event.id,
+        kind=str(event.kind),
+        status=str(event.status),
+        article_id=event.article_id,
+        slug=slug,
+        title=title,
+        version=event.article_version,
+        actor=event.actor,
+        attempts=event.attempts,
+        error=event.error,
+        accepted_at=event.accepted_at,
+        moments=moments,
+        timings=timings,
+        stage_since=stage_entered(event),
+        written=report.written,
+        deleted=report.deleted,
+        written_total=report.written_total,
+        deleted_total=report.deleted_total,
+        unchanged=report.unchanged,
+        pending_lists=list(event.pending_lists or []),
+        outputs=event.outputs,
+        previous=event.previous,
+        options=event.options,
+    )
+
+
+def stage_entered(event: Event) -> datetime:
+    """When the event entered the stage it is in now."""
+    if event.status in (EventStatus.ACCEPTED, EventStatus.FAILED):
+        moment = None
+    else:
+        moment = getattr(event, f"{event.status}_at")
+    return moment or event.accepted_at
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    count: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Events of one kind and status accepted in the last 15 minutes and 24 hours."""
+
+    kind: str
+    status: str
+    last_15m: int
+    last_24h: int
+
+    @property
+    def per_minute_15m(self) -> float:
+        return self.last_15m / 15
+
+    @property
+    def per_minute_24h(self) -> float:
+        return self.last_24h / 1440
+
+
+@dataclass(frozen=True)
+class KindFlow:
+    """One kind's throughput, with its last 24 hours split by where the events stand."""
+
+    kind: str
+    last_15m: int
+    last_24h: int
+    live: int
+    failed: int
+    unfinished: int
+
+    @property
+    def per_minute_15m(self) -> float:
+        return self.last_15m / 15
+
+    @property
+    def per_minute_24h(self) -> float:
+        return self.last_24h / 1440
+
+
+def by_kind(flows: list[Flow]) -> list[KindFlow]:
+    kinds: dict[str, list[Flow]] = {}
+    for flow in flows:
+        kinds.setdefault(flow.kind, []).append(flow)
+
+    def day(rows: list[Flow], *statuses: str) -> int:
+        return sum(row.last_24h for row in rows if row.status in statuses)
+
+    return [
+        KindFlow(
+            kind,
+            sum(row.last_15m for row in rows),
+            sum(row.last_24h for row in rows),
+            day(rows, EventStatus.LIVE),
+            day(rows, EventStatus.FAILED),
+            day(rows, *UNFINISHED),
+        )
+        for kind, rows in sorted(kinds.items())
+    ]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field an event changed: before → after (None: the article did not exist / show)."""
+
+    name: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event: EventSummary
+    changes: list[Change] = field(default_factory=list)
+    created: bool = False

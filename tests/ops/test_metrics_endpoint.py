@@ -1,0 +1,173 @@
+"""/metrics: Prometheus's text format, figures that match the database after 200 publishes,
+optional token auth, and the broker's figures when there is a broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from pipeline.api.app import create_app
+from pipeline.api.models import Scope
+from pipeline.api.ops.broker import BrokerWatch
+from pipeline.api.ops.routes import OpsState
+from pipeline.api.ops.settings import OpsSettings
+from pipeline.api.settings import ApiSettings
+from pipeline.build import SyncReport
+from pipeline.config import Settings
+from pipeline.db import transaction
+from pipeline.models import Event, EventKind, EventStatus
+from pipeline.services import Services, create_services
+from tests.conftest import Newsroom
+from tests.ops.conftest import Login, secret
+
+Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+SECTIONS = ("politics", "business", "culture", "sport")
+
+
+def scrape(client: TestClient, **options: Any) -> Samples:
+    answer = client.get("/metrics", **options)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+@pytest.mark.timeout(1800)  # about a minute on a quiet machine; shared ones are slower
+def test_after_200_publishes_the_figures_match_the_database(
+    client: TestClient, newsroom: Newsroom, services: Services
+) -> None:
+    for number in range(200):
+        newsroom.publish(slug=f"story-{number}", section=SECTIONS[number % 4],
+                         tags=[f"tag-{number % 7}"])  # fmt: skip
+    for number in range(0, 20, 2):
+        newsroom.publish(slug=f"story-{number}", title=f"Story {number}, updated")
+    for number in range(1, 11, 2):
+        newsroom.unpublish(f"story-{number}")
+    metrics = scrape(client)
+
+    with transaction(services.sessions) as session:
+        by_kind_status = {
+            (str(kind), str(status)): count
+            for kind, status, count in session.execute(
+                select(Event.kind, Event.status, func.count()).group_by(Event.kind, Event.status)
+            )
+        }
+        changes_live = session.scalar(
+            select(func.count()).where(
+                Event.status == EventStatus.LIVE,
+                Event.kind.in_([EventKind.PUBLISH, EventKind.UPDATE, EventKind.UNPUBLISH]),
+            )
+        )
+        reports = [SyncReport.from_json(outputs) for outputs in session.scalars(
+            select(Event.outputs))]  # fmt: skip
+    assert by_kind_status == {("publish", "live"): 200, ("update", "live"): 10,
+                              ("unpublish", "live"): 5}  # fmt: skip
+    events = {
+        (labels[0][1], labels[1][1]): value for labels, value in metrics["pressrun_events"].items()
+    }
+    assert events == by_kind_status
+    assert metrics["pressrun_publish_to_live_seconds_count"][()] == changes_live == 215
+    buckets = metrics["pressrun_publish_to_live_seconds_bucket"]
+    counts = [buckets[(("le", bound),)] for bound in sorted(
+        (labels[0][1] for labels in buckets), key=float)]  # fmt: skip
+    assert counts == sorted(counts)  # cumulative
+    assert counts[-1] == changes_live
+    assert metrics["pressrun_publish_to_live_seconds_sum"][()] > 0
+    uploaded = sum(report.written_total for report in reports)
+    deleted = sum(report.deleted_total for report in reports)
+    assert metrics["pressrun_outputs_uploaded_total"][()] == uploaded > 200
+    assert metrics["pressrun_outputs_deleted_total"][()] == deleted > 0
+    assert metrics["pressrun_failed_events"][()] == 0
+    assert metrics["pressrun_stuck_events"][()] == 0
+    assert "pressrun_queue_depth" not in metrics  # no broker: nothing queues
+    assert "pressrun_broker_up" not in metrics
+
+
+@pytest.fixture
+def token_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRESSRUN_METRICS_AUTH", "token")
+
+
+@pytest.mark.usefixtures("token_auth")
+def test_metrics_can_ask_for_a_token(client: TestClient, services: Services) -> None:
+    refused = client.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert client.get("/metrics", headers={"Authorization": "Bearer prt_nope"}).status_code == 401
+    limited = secret(services, Scope.READ, sections=["sport"])
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {limited}"}
+                      ).status_code == 403  # fmt: skip
+    reader = {"Authorization": f"Bearer {secret(services, Scope.READ)}"}
+    assert "pressrun_failed_events" in scrape(client, headers=reader)
+
+
+def test_metrics_are_open_by_default(client: TestClient) -> None:
+    assert "pressrun_failed_events" in scrape(client)
+
+
+# -- with a broker ---------------------------------------------------------------------------
+
+
+def overview(error: str | None = None) -> dict[str, Any]:
+    if error:
+        return {"queues": {}, "workers": {}, "error": error}
+    return {
+        "queues": {"events": 3, "lists": 1, "rebuild": 0},
+        "workers": {"celery@web-1": {"queues": ["t-events", "t-lists"], "concurrency": 2},
+                    "celery@web-2": {"queues": ["t-rebuild"], "concurrency": 4}},
+        "error": None,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def brokered(settings: Settings) -> Iterator[FastAPI]:
+    """The app of a fleet (a broker is configured; nothing here talks to it): the broker's
+    answers come from a stand-in."""
+    built = create_services(replace(settings, broker_url="redis://127.0.0.1:6399/0"))
+    yield create_app(built.settings, ApiSettings(rate_per_minute=100_000), services=built,
+                     embedded_jobs=False)  # fmt: skip
+    built.engine.dispose()
+
+
+def with_broker(app: FastAPI, answer: dict[str, Any]) -> None:
+    app.state.pressrun_ops = OpsState(OpsSettings(), BrokerWatch(lambda: answer))
+
+
+def test_queue_depths_and_workers_from_the_broker(brokered: FastAPI) -> None:
+    with_broker(brokered, overview())
+    with TestClient(brokered) as client:
+        metrics = scrape(client)
+        secret_ = secret(brokered.state.pressrun.services, Scope.READ)
+        client.post("/ops/login", data={"token": secret_})
+        fleet = client.get("/ops").text
+    depths = {labels[0][1]: value for labels, value in metrics["pressrun_queue_depth"].items()}
+    assert depths == {"events": 3, "lists": 1, "rebuild": 0}
+    assert metrics["pressrun_workers_online"][()] == 2
+    assert metrics["pressrun_broker_up"][()] == 1
+    assert metrics["pressrun_broker_answer_age_seconds"][()] >= 0
+    assert "redis://127.0.0.1:6399/0" in fleet
+    assert "celery@web-2" in fleet
+    assert "t-rebuild · concurrency 4" in fleet
+    assert "2</b> online" in fleet
+
+
+def test_a_broker_that_does_not_answer(brokered: FastAPI, login: Login) -> None:
+    with_broker(brokered, overview("Error 111 connecting to 127.0.0.1:6399"))
+    with TestClient(brokered) as client:
+        metrics = scrape(client)
+        client.post("/ops/login", data={"token": secret(brokered.state.pressrun.services)})
+        fleet = client.get("/ops").text
+    assert metrics["pressrun_broker_up"][()] == 0
+    assert metrics["pressrun_workers_online"][()] == 0
+    assert "pressrun_queue_depth" not in metrics
+    assert "broker unreachable: Error 111" in fleet
