@@ -77,7 +77,8 @@ def test_formats() -> None:
     assert [duration(value) for value in (None, 0.0004, 0.25, 1.234, 42.0, 125, 7260, 200_000)] == [
         "\N{EN DASH}", "<1 ms", "250 ms", "1.23 s", "42.0 s", "2 min 5 s", "2 h 1 min", "2 d 7 h",
     ]  # fmt: skip
-    assert age(START - timedelta(seconds=30), START) == "30.0 s ago"
+    assert age(START - timedelta(seconds=30.4), START) == "30 s ago"
+    assert age(START - timedelta(minutes=3), START) == "3 min ago"
     assert age(None, START) == "never"
     assert precise(START.replace(microsecond=123456)) == "2025-03-04 13:50:00.123"
     assert [rate(value) for value in (0, 0.05, 2.345, 345.6)] == ["0", "<0.1", "2.3", "346"]

@@ -101,9 +101,10 @@ def test_throughput_by_kind_and_status(services: Services) -> None:
         ("update", "live"): (0, 1),
     }
     publish, update = by_kind(list(flows.values()))
-    assert (publish.kind, publish.live, publish.failed, publish.unfinished) == ("publish", 3, 1, 1)
-    assert publish.per_minute_15m == pytest.approx(4 / 15)
-    assert (update.kind, update.last_24h) == ("update", 1)
+    assert publish.kind == "publish"
+    assert publish.counts == {"live": (3, 3), "failed": (0, 1), "pending": (1, 1)}
+    assert publish.per_minute("live") == pytest.approx(3 / 15)
+    assert (update.kind, update.day("live"), update.day("pending")) == ("update", 1, 0)
     assert sum(count for _, _, count in minutes) == 5  # the last hour's five
 
 

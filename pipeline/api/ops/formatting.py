@@ -32,10 +32,16 @@ def age(moment: datetime | None, now: datetime) -> str:
     """`3 min ago`, to the second below a minute."""
     if moment is None:
         return "never"
-    seconds = (now - moment).total_seconds()
+    return ago((now - moment).total_seconds())
+
+
+def ago(seconds: float | None) -> str:
+    """`12 s ago`: whole seconds below a minute, like a person would say it."""
+    if seconds is None:
+        return "never"
     if seconds < 1:
         return "just now"
-    return f"{duration(seconds).replace('.00 s', ' s')} ago"
+    return f"{round(seconds)} s ago" if seconds < 60 else f"{duration(seconds)} ago"
 
 
 def clock(moment: datetime | None) -> str:

@@ -51,6 +51,7 @@ def environment() -> Environment:
     env.filters["rate"] = formatting.rate
     env.filters["url_path"] = url_path
     env.globals["age"] = formatting.age
+    env.globals["ago"] = formatting.ago
     env.globals["csrf_field"] = CSRF_FIELD
     env.globals["static_version"] = static_version()
     return env

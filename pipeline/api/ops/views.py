@@ -126,54 +126,36 @@ class Flow:
     last_15m: int
     last_24h: int
 
-    @property
-    def per_minute_15m(self) -> float:
-        return self.last_15m / 15
 
-    @property
-    def per_minute_24h(self) -> float:
-        return self.last_24h / 1440
+# Where events stand, as the throughput table groups them.
+FLOW_GROUPS = ("live", "failed", "pending")
 
 
 @dataclass(frozen=True)
 class KindFlow:
-    """One kind's throughput, with its last 24 hours split by where the events stand."""
+    """One kind's events per group: (accepted in the last 15 minutes, in the last 24 h)."""
 
     kind: str
-    last_15m: int
-    last_24h: int
-    live: int
-    failed: int
-    unfinished: int
+    counts: dict[str, tuple[int, int]]
 
-    @property
-    def per_minute_15m(self) -> float:
-        return self.last_15m / 15
+    def per_minute(self, group: str) -> float:
+        return self.counts[group][0] / 15
 
-    @property
-    def per_minute_24h(self) -> float:
-        return self.last_24h / 1440
+    def day(self, group: str) -> int:
+        return self.counts[group][1]
+
+
+def _group(status: str) -> str:
+    return status if status in (EventStatus.LIVE, EventStatus.FAILED) else "pending"
 
 
 def by_kind(flows: list[Flow]) -> list[KindFlow]:
-    kinds: dict[str, list[Flow]] = {}
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
     for flow in flows:
-        kinds.setdefault(flow.kind, []).append(flow)
-
-    def day(rows: list[Flow], *statuses: str) -> int:
-        return sum(row.last_24h for row in rows if row.status in statuses)
-
-    return [
-        KindFlow(
-            kind,
-            sum(row.last_15m for row in rows),
-            sum(row.last_24h for row in rows),
-            day(rows, EventStatus.LIVE),
-            day(rows, EventStatus.FAILED),
-            day(rows, *UNFINISHED),
-        )
-        for kind, rows in sorted(kinds.items())
-    ]
+        groups = counts.setdefault(flow.kind, dict.fromkeys(FLOW_GROUPS, (0, 0)))
+        recent, day = groups[_group(flow.status)]
+        groups[_group(flow.status)] = (recent + flow.last_15m, day + flow.last_24h)
+    return [KindFlow(kind, groups) for kind, groups in sorted(counts.items())]
 
 
 @dataclass(frozen=True)
