@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,11 +16,15 @@ from fastapi.testclient import TestClient
 
 from pipeline.api.app import create_app
 from pipeline.api.models import Scope
+from pipeline.api.ops.broker import BrokerWatch
+from pipeline.api.ops.routes import OpsState
+from pipeline.api.ops.settings import OpsSettings
 from pipeline.api.settings import ApiSettings
 from pipeline.api.tokens import create_token
+from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.models import Event, EventKind, EventStatus, utcnow
-from pipeline.services import Services
+from pipeline.services import Services, create_services
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 Login = Callable[..., TestClient]
@@ -101,3 +106,31 @@ def live_event(services: Services, accepted: datetime, seconds: float, **values:
         live_at=done,
         **values,
     )
+
+
+# -- a fleet with a broker (answered by a stand-in) ------------------------------------------
+
+
+def broker_answer(error: str | None = None) -> dict[str, Any]:
+    """What workers.app.broker_overview answers: queue depths and the workers online."""
+    if error:
+        return {"queues": {}, "workers": {}, "error": error}
+    return {
+        "queues": {"events": 3, "lists": 1, "rebuild": 0},
+        "workers": {"celery@web-1": {"queues": ["t-events", "t-lists"], "concurrency": 2},
+                    "celery@web-2": {"queues": ["t-rebuild"], "concurrency": 4}},
+        "error": None,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def brokered(settings: Settings) -> Iterator[FastAPI]:
+    """The app of a fleet (a broker is configured, but nothing here talks to it)."""
+    built = create_services(replace(settings, broker_url="redis://127.0.0.1:6399/0"))
+    yield create_app(built.settings, ApiSettings(rate_per_minute=100_000), services=built,
+                     embedded_jobs=False)  # fmt: skip
+    built.engine.dispose()
+
+
+def with_broker(app: FastAPI, answer: dict[str, Any]) -> None:
+    app.state.pressrun_ops = OpsState(OpsSettings(), BrokerWatch(lambda: answer))

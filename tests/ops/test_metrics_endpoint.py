@@ -3,8 +3,6 @@ optional token auth, and the broker's figures when there is a broker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,19 +11,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from pipeline.api.app import create_app
 from pipeline.api.models import Scope
-from pipeline.api.ops.broker import BrokerWatch
-from pipeline.api.ops.routes import OpsState
-from pipeline.api.ops.settings import OpsSettings
-from pipeline.api.settings import ApiSettings
 from pipeline.build import SyncReport
-from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.models import Event, EventKind, EventStatus
-from pipeline.services import Services, create_services
+from pipeline.services import Services
 from tests.conftest import Newsroom
-from tests.ops.conftest import Login, secret
+from tests.ops.conftest import Login, broker_answer, secret, with_broker
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 SECTIONS = ("politics", "business", "culture", "sport")
@@ -118,33 +110,8 @@ def test_metrics_are_open_by_default(client: TestClient) -> None:
 # -- with a broker ---------------------------------------------------------------------------
 
 
-def overview(error: str | None = None) -> dict[str, Any]:
-    if error:
-        return {"queues": {}, "workers": {}, "error": error}
-    return {
-        "queues": {"events": 3, "lists": 1, "rebuild": 0},
-        "workers": {"celery@web-1": {"queues": ["t-events", "t-lists"], "concurrency": 2},
-                    "celery@web-2": {"queues": ["t-rebuild"], "concurrency": 4}},
-        "error": None,
-    }  # fmt: skip
-
-
-@pytest.fixture
-def brokered(settings: Settings) -> Iterator[FastAPI]:
-    """The app of a fleet (a broker is configured; nothing here talks to it): the broker's
-    answers come from a stand-in."""
-    built = create_services(replace(settings, broker_url="redis://127.0.0.1:6399/0"))
-    yield create_app(built.settings, ApiSettings(rate_per_minute=100_000), services=built,
-                     embedded_jobs=False)  # fmt: skip
-    built.engine.dispose()
-
-
-def with_broker(app: FastAPI, answer: dict[str, Any]) -> None:
-    app.state.pressrun_ops = OpsState(OpsSettings(), BrokerWatch(lambda: answer))
-
-
 def test_queue_depths_and_workers_from_the_broker(brokered: FastAPI) -> None:
-    with_broker(brokered, overview())
+    with_broker(brokered, broker_answer())
     with TestClient(brokered) as client:
         metrics = scrape(client)
         secret_ = secret(brokered.state.pressrun.services, Scope.READ)
@@ -162,7 +129,7 @@ def test_queue_depths_and_workers_from_the_broker(brokered: FastAPI) -> None:
 
 
 def test_a_broker_that_does_not_answer(brokered: FastAPI, login: Login) -> None:
-    with_broker(brokered, overview("Error 111 connecting to 127.0.0.1:6399"))
+    with_broker(brokered, broker_answer("Error 111 connecting to 127.0.0.1:6399"))
     with TestClient(brokered) as client:
         metrics = scrape(client)
         client.post("/ops/login", data={"token": secret(brokered.state.pressrun.services)})
