@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, String, column, delete, func, select, true, values
+from sqlalchemy import Float, String, column, delete, func, insert, select, true, values
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
@@ -112,33 +112,40 @@ class RelatedIndex:
             frequency_deltas.update(bag.keys())
         increment_counts(session, dict(frequency_deltas))
         idf = self._idf(session, list(frequency_deltas), pending=len(stale))
+        documents_rows, terms_rows = [], []
         for article in stale:
-            self._store(session, article, bags[article.id], idf)
-        session.flush()
+            document, postings = self._vector(article, bags[article.id], idf)
+            documents_rows.append(document)
+            terms_rows.extend(postings)
+        # Core bulk inserts: a rebuild indexes hundreds of thousands of postings, far too many
+        # to build as ORM objects.
+        if documents_rows:
+            session.execute(insert(RelatedDocument), documents_rows)
+        for start in range(0, len(terms_rows), 5000):
+            session.execute(insert(RelatedTerm), terms_rows[start : start + 5000])
         fresh = {article.id for article in stale}
         if self.semantic is not None:  # vectors for the embedding scorer, in one batch
             fresh.update(self.semantic.store(session, articles))
         return [article.id for article in articles if article.id in fresh]
 
-    def _store(
-        self, session: Session, article: Article, bag: Counter[str], idf: dict[str, float]
-    ) -> None:
+    def _vector(
+        self, article: Article, bag: Counter[str], idf: dict[str, float]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """An article's document row and postings: its strongest terms, their weights."""
         weighted = {term: (1 + math.log(count)) * idf[term] for term, count in bag.items()}
         kept = sorted(weighted, key=lambda term: (-weighted[term], term))[:STORED_TERMS]
         norm = math.sqrt(sum(weighted[term] ** 2 for term in kept)) or 1.0
-        session.add(
-            RelatedDocument(
-                article_id=article.id,
-                norm=norm,
-                indexed_version=article.version,
-                vocabulary=sorted(bag),
-            )
-        )
-        session.flush()
-        session.add_all(
-            RelatedTerm(article_id=article.id, term=term, weight=1 + math.log(bag[term]))
+        document = {
+            "article_id": article.id,
+            "norm": norm,
+            "indexed_version": article.version,
+            "vocabulary": sorted(bag),
+        }
+        postings = [
+            {"article_id": article.id, "term": term, "weight": 1 + math.log(bag[term])}
             for term in kept
-        )
+        ]
+        return document, postings
 
     def remove(self, session: Session, article_id: int) -> None:
         if self.semantic is not None:
