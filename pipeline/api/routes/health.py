@@ -4,6 +4,7 @@ Neither needs a token: load balancers and orchestrators call them."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from pipeline.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 5.0
+CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 @router.get("/healthz", responses=problem_responses(500))
@@ -44,7 +46,9 @@ async def _check(context: ApiContext, name: str) -> str:
     except TimeoutError:
         return f"no answer in {CHECK_TIMEOUT:.0f} s"
     except Exception as error:  # any failure is the answer, not a crash of the probe
-        return f"{type(error).__name__}: {error}"[:300]
+        # Unauthenticated: keep credentials that an error message quotes out of the answer.
+        message = CREDENTIALS.sub(r"\1***@", str(error).splitlines()[0] if str(error) else "")
+        return f"{type(error).__name__}: {message}"[:300]
 
 
 def _database(context: ApiContext) -> str:
