@@ -187,7 +187,7 @@ def test_the_dashboard_shows_the_pipeline(
     assert page.status_code == 200
     html = page.text
     assert "in-process (no broker)" in panel(html, "fleet")
-    assert f"event {waiting} , accepted 40" in panel(html, "fleet")
+    assert re.search(rf"event {waiting} , accepted 4\d s ago", panel(html, "fleet"))
     assert re.search(r"just now : \d+ missing · \d+ stale · \d+ orphans of \d+ checked",
                      panel(html, "fleet"))  # fmt: skip
     latency = panel(html, "latency")

@@ -43,14 +43,18 @@ def seed_latencies(services: Services) -> list[float]:
 def check_latencies(services: Services, *, portable: bool = False) -> None:
     now = utcnow()
     with transaction(services.sessions) as session:
-        [(_, recent)] = queries._percentiles(session, now - timedelta(minutes=15), None,
-                                             portable=portable)  # fmt: skip
-        [(_, day)] = queries._percentiles(session, now - timedelta(hours=24), None,
-                                          portable=portable)  # fmt: skip
+        recent, minutes = queries.latency_window(
+            session, now - timedelta(minutes=15), now - timedelta(minutes=15), 60,
+            portable=portable,
+        )  # fmt: skip
+        day, _ = queries.latency_window(
+            session, now - timedelta(hours=24), now - timedelta(hours=24), 1800, portable=portable
+        )
     assert recent.count == 100
     assert recent.p50 == pytest.approx(50.0, abs=1e-3)
     assert recent.p95 == pytest.approx(95.0, abs=1e-3)
     assert recent.p99 == pytest.approx(99.0, abs=1e-3)
+    assert sum(point.latency.count for point in minutes) == 100
     with_old = [*range(1, 101), 1000.0]
     assert day.count == 101
     for quantile, value in zip((0.5, 0.95, 0.99), (day.p50, day.p95, day.p99), strict=True):
@@ -65,17 +69,20 @@ def test_percentiles_are_nearest_rank_over_the_window(services: Services) -> Non
 def test_no_change_went_live(services: Services) -> None:
     add_event(services)
     with transaction(services.sessions) as session:
-        assert queries.latency(session, utcnow() - timedelta(minutes=15)) == Percentiles()
-        assert queries.latency_series(session, utcnow() - timedelta(hours=1), 60) == []
+        since = utcnow() - timedelta(minutes=15)
+        assert queries.latency_window(session, since, since, 60) == (Percentiles(), [])
 
 
 def test_series_per_bucket_leaves_empty_buckets_out(services: Services) -> None:
     start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+    live_event(services, start + timedelta(seconds=2), 40.0)  # before the window: not counted
     for elapsed in (1.0, 2.0, 3.0):
         live_event(services, start + timedelta(seconds=10), elapsed)
     live_event(services, start + timedelta(minutes=2, seconds=5), 7.0)
     with transaction(services.sessions) as session:
-        points = queries.latency_series(session, start, 60)
+        whole, points = queries.latency_window(session, start + timedelta(seconds=5), start, 60)
+    assert whole.count == 4
+    assert whole.p99 == pytest.approx(7.0, abs=1e-3)
     assert [point.bucket for point in points] == [0, 2]
     first, third = points[0].latency, points[1].latency
     assert (first.count, first.p50, first.p99) == (3, pytest.approx(2.0, abs=1e-3),
@@ -164,7 +171,9 @@ def test_postgresql_percentile_disc_agrees_with_the_window_functions(
     check_latencies(postgres_services, portable=True)
     start = utcnow() - timedelta(hours=24)
     with transaction(postgres_services.sessions) as session:
-        native = queries._percentiles(session, start, 1800)
-        portable = queries._percentiles(session, start, 1800, portable=True)
+        native = queries.latency_window(session, start, start, 1800)
+        portable = queries.latency_window(session, start, start, 1800, portable=True)
+        empty = queries.latency_window(session, utcnow(), utcnow(), 60)
     assert native == portable
-    assert sum(figures.count for _, figures in native) == 101
+    assert native[0].count == sum(point.latency.count for point in native[1]) == 101
+    assert empty == (Percentiles(), [])

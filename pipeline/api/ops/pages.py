@@ -115,31 +115,11 @@ def dashboard(
     stuck_after = timedelta(seconds=ops.stuck_seconds)
     with transaction(sessions) as session:
         windows = [
-            LatencyWindow(
-                "Last 15 minutes",
-                queries.latency(session, now - timedelta(minutes=15)),
-                latency_chart(
-                    "Publish to live, per minute",
-                    queries.latency_series(session, minute_start, 60),
-                    minute_start,
-                    timedelta(minutes=1),
-                    15,
-                    5,
-                ),
-            ),
-            LatencyWindow(
-                "Last 24 hours",
-                queries.latency(session, now - timedelta(hours=24)),
-                latency_chart(
-                    "Publish to live, per half hour",
-                    queries.latency_series(session, half_hour_start, 1800),
-                    half_hour_start,
-                    timedelta(minutes=30),
-                    48,
-                    12,
-                ),
-            ),
-        ]
+            _window(session, "Last 15 minutes", now - timedelta(minutes=15), minute_start,
+                    timedelta(minutes=1), 15, 5),
+            _window(session, "Last 24 hours", now - timedelta(hours=24), half_hour_start,
+                    timedelta(minutes=30), 48, 12),
+        ]  # fmt: skip
         failed, failed_count = queries.failed_events(session, FAILED)
         stuck, stuck_count = queries.stuck_events(session, now, stuck_after, STUCK)
         fleet = _fleet(session, settings, watch)
@@ -163,6 +143,24 @@ def dashboard(
             stuck_after=stuck_after.total_seconds(),
             fleet=fleet,
         )
+
+
+def _window(
+    session: Any,
+    label: str,
+    since: datetime,
+    start: datetime,
+    bucket: timedelta,
+    buckets: int,
+    every: int,
+) -> LatencyWindow:
+    """The figures since `since`; the chart's buckets from `start`, a round time (so its
+    first bucket is partly outside the window)."""
+    figures, points = queries.latency_window(session, since, start, int(bucket.total_seconds()))
+    title = f"Publish to live, per {'minute' if bucket.total_seconds() == 60 else 'half hour'}"
+    return LatencyWindow(
+        label, figures, latency_chart(title, points, start, bucket, buckets, every)
+    )
 
 
 def _fleet(session: Any, settings: Settings, watch: BrokerWatch | None) -> Fleet:

@@ -44,48 +44,65 @@ def _bucket(session: Session, since: datetime, width_seconds: int) -> Any:
     return cast(func.floor(offset), Integer)
 
 
-def _percentiles(
-    session: Session, since: datetime, width_seconds: int | None, *, portable: bool = False
-) -> list[tuple[int, Percentiles]]:
-    """(bucket, percentiles) of the changes accepted since `since` that went live, per
-    bucket of `width_seconds` (None: one bucket). `portable` forces the window-function
-    statement on PostgreSQL too (the tests compare both)."""
+def _samples(session: Session, since: datetime, start: datetime, width_seconds: int) -> Any:
+    """(bucket, elapsed) of each change accepted since `since` that went live; buckets of
+    `width_seconds` are counted from `start` (at or before `since`)."""
     elapsed = seconds_between(session, Event.accepted_at, Event.live_at)
-    bucket = _bucket(session, since, width_seconds) if width_seconds else literal(0, Integer)
-    samples = (
-        select(bucket.label("bucket"), elapsed.label("elapsed"))
+    return (
+        select(_bucket(session, start, width_seconds).label("bucket"), elapsed.label("elapsed"))
         .where(Event.accepted_at >= _moment(since), Event.live_at.is_not(None))
         .where(Event.kind.in_(CHANGES))
-        .subquery()
+        .subquery("samples")
     )
+
+
+def latency_window(
+    session: Session,
+    since: datetime,
+    start: datetime,
+    width_seconds: int,
+    *,
+    portable: bool = False,
+) -> tuple[Percentiles, list[Point]]:
+    """Publish-to-live p50/p95/p99 of the changes accepted since `since`, over the whole
+    window and per bucket (empty buckets left out). `portable` runs the window-function
+    statements on PostgreSQL too (the tests compare both)."""
+    samples = _samples(session, since, start, width_seconds)
     if session.get_bind().dialect.name == "postgresql" and not portable:
-        query = _ordered_set(samples)
-    else:
-        query = _nearest_rank(samples, partitioned=width_seconds is not None)
-    found = []
-    for number, size, *values in session.execute(query):
-        figures = values[0] if len(values) == 1 else values  # PostgreSQL answers an array
-        found.append((int(number), Percentiles(int(size), *(_float(v) for v in figures))))
-    return found
+        return _split(session.execute(_ordered_set(samples)))
+    whole = _rows(session.execute(_nearest_rank(samples, partitioned=False)))
+    buckets = _rows(session.execute(_nearest_rank(samples, partitioned=True)))
+    return (whole[0][1] if whole else Percentiles()), [Point(*row) for row in buckets]
 
 
 def _ordered_set(samples: Any) -> Any:
-    """PostgreSQL's percentile_disc is the nearest-rank percentile, from one sort per bucket
-    (twice as fast as the window functions on 100,000 events)."""
+    """PostgreSQL's percentile_disc is the nearest-rank percentile. One statement reads the
+    window once for the whole and for each bucket (GROUPING SETS; the whole's bucket is
+    NULL), with one sort per group: four times faster than window functions on 100,000."""
     fractions: Any = literal_column(f"ARRAY[{', '.join(map(str, QUANTILES))}]::float8[]")
-    return (
-        select(
-            samples.c.bucket,
-            func.count(),
-            func.percentile_disc(fractions).within_group(samples.c.elapsed),
-        )
-        .group_by(samples.c.bucket)
-        .order_by(samples.c.bucket)
-    )
+    return select(
+        samples.c.bucket,
+        func.count(),
+        func.percentile_disc(fractions).within_group(samples.c.elapsed),
+    ).group_by(literal_column("GROUPING SETS ((samples.bucket), ())"))
+
+
+def _split(rows: Any) -> tuple[Percentiles, list[Point]]:
+    whole, points = Percentiles(), []
+    for bucket, size, values in rows:
+        if not size:
+            continue  # the whole of an empty window: a row of nothing
+        figures = Percentiles(int(size), *(_float(value) for value in values))
+        if bucket is None:
+            whole = figures
+        else:
+            points.append(Point(int(bucket), figures))
+    return whole, sorted(points, key=lambda point: point.bucket)
 
 
 def _nearest_rank(samples: Any, *, partitioned: bool) -> Any:
-    """The same with window functions: the smallest value whose rank is at least q * n."""
+    """The same with window functions (SQLite has no percentile function): the smallest
+    value whose rank is at least q * n."""
     partition = samples.c.bucket if partitioned else None
     ranked = select(
         samples.c.bucket,
@@ -99,6 +116,8 @@ def _nearest_rank(samples: Any, *, partitioned: bool) -> Any:
         func.min(case((ranked.c.position >= ranked.c.size * quantile, ranked.c.elapsed)))
         for quantile in QUANTILES
     ]
+    if not partitioned:  # one row; its size is NULL when nothing went live
+        return select(literal_column("0"), func.max(ranked.c.size), *quantiles)
     return (
         select(ranked.c.bucket, func.max(ranked.c.size), *quantiles)
         .group_by(ranked.c.bucket)
@@ -106,21 +125,16 @@ def _nearest_rank(samples: Any, *, partitioned: bool) -> Any:
     )
 
 
+def _rows(rows: Any) -> list[tuple[int, Percentiles]]:
+    return [
+        (int(number), Percentiles(int(size), *(_float(value) for value in values)))
+        for number, size, *values in rows
+        if size is not None
+    ]
+
+
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def latency(session: Session, since: datetime) -> Percentiles:
-    """Publish-to-live p50/p95/p99 of the changes accepted since `since`."""
-    found = _percentiles(session, since, None)
-    return found[0][1] if found else Percentiles()
-
-
-def latency_series(session: Session, since: datetime, width_seconds: int) -> list[Point]:
-    """The same, per bucket of `width_seconds` from `since` (empty buckets left out)."""
-    return [
-        Point(number, figures) for number, figures in _percentiles(session, since, width_seconds)
-    ]
 
 
 def throughput(session: Session, now: datetime) -> list[Flow]:
