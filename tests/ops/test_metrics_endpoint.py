@@ -34,7 +34,7 @@ def scrape(client: TestClient, **options: Any) -> Samples:
     return samples
 
 
-@pytest.mark.timeout(1800)  # about a minute on a quiet machine; shared ones are slower
+@pytest.mark.timeout(1800)  # 200-300 s on this shared machine (load 6-12 on 2 CPUs)
 def test_after_200_publishes_the_figures_match_the_database(
     client: TestClient, newsroom: Newsroom, services: Services
 ) -> None:
