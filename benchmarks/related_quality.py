@@ -7,6 +7,11 @@ Precision@5 is macro-averaged over the original sections, beside an exact brute-
 cosine kNN over title and body for reference.
 
     .venv/bin/python -m benchmarks.related_quality ../shared/data/bbc-news.jsonl.gz
+
+With `--semantic` (needs the `pressrun[semantic]` extra) the import runs three times: TF-IDF
+alone, sentence embeddings alone (weight 1) and the blend (weight 0.5), each read from its
+rendered pages. Every article is encoded once and the vectors reused by the later run; the
+encoding time per article is reported.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 import tempfile
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +59,50 @@ def load(path: Path) -> list[dict[str, Any]]:
     return unique
 
 
-def scorer_rails(rows: list[dict[str, Any]], folder: Path) -> dict[str, list[str]]:
+@dataclass
+class SharedEncoder:
+    """The model for several runs: each text encoded once, with the time that took."""
+
+    cache: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    encoded: int = 0
+
+    def __call__(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        from pipeline.semantic import load_encoder
+
+        model = load_encoder()  # loaded before the clock starts
+        new = [text for text in dict.fromkeys(texts) if text not in self.cache]
+        if new:
+            wall, cpu = time.perf_counter(), time.process_time()
+            vectors = model(new)
+            self.seconds += time.perf_counter() - wall
+            self.cpu_seconds += time.process_time() - cpu
+            self.encoded += len(new)
+            self.cache.update(zip(new, vectors, strict=True))
+        return np.stack([self.cache[text] for text in texts])
+
+
+def scorer_rails(
+    rows: list[dict[str, Any]],
+    folder: Path,
+    semantic_weight: float = 0.0,
+    encoder: SharedEncoder | None = None,
+) -> dict[str, list[str]]:
     """Import through pressrun, rebuild, and read each page's "More like this" links."""
     settings = Settings(
         database_url=f"sqlite:///{folder / 'quality.db'}",
         storage_url=f"file://{folder / 'site'}",
         related_recency_weight=0.0,
+        related_semantic_weight=semantic_weight,
     )
     services = create_services(settings)
+    if semantic_weight > 0:
+        from pipeline.semantic import SemanticScorer
+
+        services.related.semantic = SemanticScorer(semantic_weight, encoder=encoder)
     dispatcher = CeleryDispatcher(create_app(settings, lambda: services))
     records = [
         parse_article(
@@ -89,6 +131,7 @@ def scorer_rails(rows: list[dict[str, Any]], folder: Path) -> dict[str, list[str
         html = services.storage.get(key) or b""
         links = BeautifulSoup(html, "html.parser").select("#related-rail li a")
         rails[external_id] = [by_path[str(link["href"])] for link in links]
+    services.engine.dispose()  # the next run gets a database of its own
     return rails
 
 
@@ -126,30 +169,55 @@ def precision(rails: dict[str, list[str]], sections: dict[str, str]) -> dict[str
     return {name: sum(values) / len(values) for name, values in sorted(per_section.items())}
 
 
+def macro(scores: dict[str, float]) -> float:
+    return sum(scores.values()) / len(scores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, help="bbc-news.jsonl.gz (see ../shared/data)")
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="also embeddings alone and the 50/50 blend (needs the pressrun[semantic] extra)",
+    )
     options = parser.parse_args()
     rows = load(options.corpus)
     sections = {row["id"]: row["section"] for row in rows}
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        ours = precision(scorer_rails(rows, Path(folder)), sections)
-    seconds = time.perf_counter() - started
+    runs = {"TF-IDF": 0.0}
+    if options.semantic:
+        runs |= {"embeddings": 1.0, "blend 0.5": 0.5}
+    encoder = SharedEncoder() if options.semantic else None
+    results: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
+    for name, weight in runs.items():
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            rails = scorer_rails(rows, Path(folder), weight, encoder)
+        results[name] = precision(rails, sections)
+        seconds[name] = time.perf_counter() - started
     exact = precision(brute_force_rails(rows), sections)
     table = Table(title=f"precision@{K}, {len(rows)} unique articles, one section, recency off")
-    for column in ("section", "pressrun (from rendered pages)", "exact TF-IDF kNN"):
-        table.add_column(column, justify="right")
-    for name in ours:
-        table.add_row(name, f"{ours[name]:.3f}", f"{exact[name]:.3f}")
-    table.add_row(
-        "macro average",
-        f"{sum(ours.values()) / len(ours):.3f}",
-        f"{sum(exact.values()) / len(exact):.3f}",
-        style="bold",
-    )
-    Console().print(table)
-    Console().print(f"pressrun import + rebuild: {seconds:.0f} s")
+    table.add_column("section", justify="right")
+    for name in runs:
+        table.add_column(f"pressrun {name} (from rendered pages)", justify="right")
+    table.add_column("exact TF-IDF kNN", justify="right")
+    for section in exact:
+        figures = [f"{results[name][section]:.3f}" for name in runs]
+        table.add_row(section, *figures, f"{exact[section]:.3f}")
+    figures = [f"{macro(results[name]):.3f}" for name in runs]
+    table.add_row("macro average", *figures, f"{macro(exact):.3f}", style="bold")
+    console = Console()
+    console.print(table)
+    for name, weight in runs.items():
+        note = f" (semantic weight {weight})" if weight else ""
+        console.print(f"pressrun import + rebuild, {name}{note}: {seconds[name]:.0f} s")
+    if encoder is not None and encoder.encoded:
+        console.print(
+            f"encoding: {encoder.encoded} articles, "
+            f"{1000 * encoder.seconds / encoder.encoded:.0f} ms per article "
+            f"({1000 * encoder.cpu_seconds / encoder.encoded:.0f} ms of CPU, all threads)"
+        )
 
 
 if __name__ == "__main__":
