@@ -74,6 +74,18 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         event = session.get(Event, event_id)
         if event is None or event.status in (EventStatus.LIVE, EventStatus.FAILED):
             return Outcome(event_id, event.status if event else EventStatus.FAILED)
+        if event.status == EventStatus.STARTED and event.attempts >= services.settings.max_attempts:
+            # The tries are used up and the last one never finished: its process died (a
+            # crash in the render, the OOM killer). Celery hands such a message back at once
+            # (reject on worker lost), so without this bound a poison article would kill
+            # workers forever. (A rendered event re-sent while it waits for its lists did
+            # finish its try: it is not counted out here.)
+            event.status = EventStatus.FAILED
+            event.error = event.error or (
+                f"gave up after {event.attempts} attempts: none of them finished"
+            )
+            log.error("event %s failed: %s", event_id, event.error)
+            return Outcome(event_id, EventStatus.FAILED, error=event.error)
         event.status = EventStatus.STARTED
         event.started_at = utcnow()
         event.attempts += 1
@@ -88,6 +100,10 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         return event_outcome(services, event_id)
     try:
         with transaction(services.sessions) as session:
+            # Events of one article (and duplicates of one event) go through the index one at
+            # a time: two workers indexing the same article at once would both insert its
+            # related document, and the second would fail on the duplicate key.
+            session.execute(select(Article.id).where(Article.id == article_id).with_for_update())
             article = session.get(Article, article_id)
             assert article is not None, f"event {event_id} has no article"
             changed = services.related.apply_change(session, article)

@@ -54,13 +54,20 @@ def _members(ref: ListRef) -> Select[Any]:
         )
     elif ref.kind == "month":
         start, end = _month_bounds(ref.value)
-        query = query.where(Article.published_at >= start, Article.published_at < end)
+        query = query.where(Article.published_at >= start)
+        if end is not None:
+            query = query.where(Article.published_at < end)
     return query
 
 
-def _month_bounds(month: str) -> tuple[datetime, datetime]:
+def _month_bounds(month: str) -> tuple[datetime, datetime | None]:
     year, number = (int(part) for part in month.split("-"))
     start = datetime(year, number, 1, tzinfo=UTC)
+    if (year, number) == (datetime.max.year, 12):
+        # December 9999 (a "never" date some newsroom tools send) has no next month in
+        # Python: computing one raised, and the failing sitemap blocked every list refresh
+        # of the `sitemaps` group, so no later article reached a sitemap.
+        return start, None
     end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=UTC)
     return start, end
 

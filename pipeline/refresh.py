@@ -63,9 +63,11 @@ def mark_dirty(
     row.specs = encode(decode(row.specs) | set(specs))
     if event_id is not None:
         row.waiting_events = sorted({*row.waiting_events, event_id})
-    row.updated_at = utcnow()
     if row.state == RefreshState.IDLE:
-        row.state = RefreshState.QUEUED
+        # `updated_at` is when the row entered its state, and only that: the relay re-sends a
+        # refresh queued or running for too long. Stamping it on every publish would hide a
+        # refresh whose worker died for as long as publishes keep coming.
+        row.state, row.updated_at = RefreshState.QUEUED, utcnow()
         return True
     if row.state == RefreshState.RUNNING:
         row.rerun = True

@@ -60,6 +60,9 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "visibility_timeout": VISIBILITY_TIMEOUT,
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_timeout": 10,
+            # Sending gives up after one try to connect: kombu would otherwise try again
+            # for two connect timeouts (6 s per publish while the broker is down).
+            "max_retries": 0,
         },
         worker_send_task_events=True,
         task_send_sent_event=True,
