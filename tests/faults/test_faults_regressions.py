@@ -1,0 +1,145 @@
+"""Regression tests, in-process and fast, for the bugs the fault scenarios found. Each names
+the scenario that found it; the scenario itself shows the bug on the real stack."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from pipeline import articles
+from pipeline.config import Settings
+from pipeline.db import transaction
+from pipeline.events import process_event
+from pipeline.inputs import parse_article
+from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
+from pipeline.outputs import Kind, OutputSpec
+from pipeline.refresh import mark_dirty
+from pipeline.relay import relay
+from pipeline.services import Services
+from tests.conftest import Newsroom, article_data
+from tests.faults.harness import RedisServer
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object]] = []
+
+    def dispatch(self, event_id: int) -> None:
+        self.sent.append(("event", event_id))
+
+    def dispatch_list(self, list_key: str) -> None:
+        self.sent.append(("list", list_key))
+
+    def dispatch_chunk(self, chunk_id: int) -> None:
+        self.sent.append(("chunk", chunk_id))
+
+
+def test_an_event_whose_every_try_died_ends_failed(services: Services) -> None:
+    """Poison scenario: a render that kills its process never records an error, and Celery
+    hands the message straight back; the event used to start again forever."""
+    data, _ = parse_article(article_data(slug="crashes-its-worker"))
+    with transaction(services.sessions) as session:
+        change = articles.publish(session, data, actor="test")
+    with transaction(services.sessions) as session:
+        # What five starts that each died mid-render leave behind.
+        session.execute(
+            update(Event)
+            .where(Event.id == change.event_id)
+            .values(status=EventStatus.STARTED, attempts=services.settings.max_attempts)
+        )
+    outcome = process_event(services, Recorder(), change.event_id)
+    assert outcome.status == EventStatus.FAILED
+    with transaction(services.sessions) as session:
+        event = session.get(Event, change.event_id)
+        assert event is not None
+        assert event.status == EventStatus.FAILED
+        assert event.error == "gave up after 5 attempts: none of them finished"
+        assert event.attempts == 5
+
+
+def test_a_rendered_event_sent_again_is_not_counted_out(newsroom: Newsroom) -> None:
+    """The bound above is for tries that never finished: an event whose pages are done and
+    that waits for its lists (the relay re-sends those) is not failed for its count."""
+    services = newsroom.services
+    data, _ = parse_article(article_data(slug="waits-for-its-lists"))
+    with transaction(services.sessions) as session:
+        change = articles.publish(session, data, actor="test")
+    queue = Recorder()
+    assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(Event)
+            .where(Event.id == change.event_id)
+            .values(attempts=services.settings.max_attempts)
+        )
+    assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+
+
+def test_a_refresh_whose_worker_died_is_resent_while_publishes_keep_coming(
+    services: Services,
+) -> None:
+    """SIGKILL scenario: every publish stamped the list row, so the relay, which re-sends a
+    refresh running for longer than PRESSRUN_RELAY_STUCK_SECONDS, never saw it as stuck while
+    publishes kept coming, and every event waiting for the list stayed unfinished."""
+    long_ago = utcnow() - timedelta(hours=1)
+    with transaction(services.sessions) as session:
+        mark_dirty(session, "latest", {OutputSpec(Kind.HOME)}, None)
+        session.execute(
+            update(ListRefresh)
+            .where(ListRefresh.list_key == "latest")
+            .values(state=RefreshState.RUNNING, updated_at=long_ago)
+        )
+    with transaction(services.sessions) as session:  # a publish while it "runs"
+        assert not mark_dirty(session, "latest", {OutputSpec(Kind.FEED_LATEST)}, None)
+    recorder = Recorder()
+    report = relay(services, recorder)
+    assert report.lists == ["latest"]
+    assert ("list", "latest") in recorder.sent
+    with transaction(services.sessions) as session:
+        row = session.scalars(select(ListRefresh)).one()
+        assert row.state == RefreshState.QUEUED
+        assert row.rerun
+
+
+def test_an_article_dated_december_9999_does_not_block_the_sitemaps(newsroom: Newsroom) -> None:
+    """Poison hunt: a real input that broke rendering. The month after December 9999 does
+    not exist in Python, so its sitemap raised, and with it every refresh of the sitemaps."""
+    forever = newsroom.publish(slug="until-further-notice", published_at="9999-12-31T09:00:00Z")
+    later = newsroom.publish(slug="an-ordinary-day", published_at="2024-05-02T09:00:00Z")
+    assert forever.status == EventStatus.LIVE
+    assert later.status == EventStatus.LIVE
+    assert "until-further-notice" in (newsroom.read("sitemaps/9999-12.xml") or "")
+    assert "an-ordinary-day" in (newsroom.read("sitemaps/2024-05.xml") or "")
+    assert "sitemaps/9999-12.xml" in (newsroom.read("sitemap.xml") or "")
+
+
+def test_sending_to_a_stopped_broker_gives_up_at_once(tmp_path: Path) -> None:
+    """Redis scenario: each publish while the broker was down waited about 6 s for kombu's
+    connection retries (the README promises 3 s at most); the relay sends it later anyway."""
+    from workers.app import CeleryDispatcher, create_app
+
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        dispatcher = CeleryDispatcher(
+            create_app(Settings(broker_url=server.url, queue_prefix="regression-"))
+        )
+        dispatcher.dispatch(1)
+        server.stop()
+        for _ in range(3):
+            started = time.monotonic()
+            try:
+                dispatcher.dispatch(2)
+            except Exception:  # refused: what the domain catches
+                pass
+            else:
+                raise AssertionError("sent to a stopped broker")
+            assert time.monotonic() - started < 3
+        server.start()
+        dispatcher.dispatch(3)  # and it sends again as soon as the broker is back
+        assert server.client().llen("regression-events") == 1
+    finally:
+        server.stop()
