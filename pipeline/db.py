@@ -58,19 +58,13 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe to run from several processes at once."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            try:
-                _run_upgrade(engine, connection)
-            finally:
-                connection.execute(
-                    text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
-                )
-                connection.commit()
-        return
     with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # A transaction-level lock is released by the commit that publishes the new schema,
+            # so the next process waits until it can see the tables the first one created.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         _run_upgrade(engine, connection)
+        connection.commit()
 
 
 def _run_upgrade(engine: Engine, connection: Any) -> None:

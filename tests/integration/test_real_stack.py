@@ -200,9 +200,17 @@ def test_db_upgrade_is_safe_from_several_processes(
         )
         for _ in range(3)
     ]
-    for process in processes:
-        _, errors = process.communicate(timeout=60)
-        assert process.returncode == 0, errors.decode()
+    # Collect every process before asserting, so a failure leaves no pipe open.
+    outcomes = [(process.communicate(timeout=60)[1], process.returncode) for process in processes]
+    for errors, returncode in outcomes:
+        assert returncode == 0, errors.decode()
+    check = subprocess.run(
+        [str(Path(sys.executable).parent / "pressrun"), "db", "upgrade"],
+        env=built.env,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
 
 
 def test_wrong_credentials_are_reported_and_nothing_goes_live(
