@@ -181,6 +181,8 @@ class Event(Base):
     started_at: Mapped[maybe_when]
     rendered_at: Mapped[maybe_when]
     live_at: Mapped[maybe_when]
+    # When the relay last sent it again: it waits a stuck period before the next re-send.
+    relayed_at: Mapped[maybe_when]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Where the article stood before this change, so the planner can take it out of old lists.
@@ -300,7 +302,8 @@ class RelatedTerm(Base):
     term: Mapped[str] = mapped_column(String(160), primary_key=True)
     weight: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_related_terms_term_article", "term", "article_id", "weight"),)
+    # Each term's postings heaviest first: a query reads a bounded prefix of every list.
+    __table_args__ = (Index("ix_related_terms_term_weight", "term", "weight", "article_id"),)
 
 
 class TermFrequency(Base):

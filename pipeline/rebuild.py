@@ -67,9 +67,7 @@ def _unfinished_chunks(session: Any, event_id: int) -> list[int]:
 
 def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> list[int]:
     if phase == "rails" and session.get_bind().dialect.name == "postgresql":
-        # The index phase bulk-loaded the postings: fresh statistics let the planner use the
-        # term index for the rails' queries instead of scanning the table.
-        session.execute(text("ANALYZE related_terms, related_documents, term_frequencies"))
+        _vacuum_index(services)
     if phase == "render":
         specs = sorted(plan_everything(session, services.settings))
         payloads = [
@@ -97,6 +95,17 @@ def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> 
     session.add_all(chunks)
     session.flush()
     return [chunk.id for chunk in chunks]
+
+
+def _vacuum_index(services: Services) -> None:
+    """The index phase bulk-loaded the postings: fresh statistics let the planner use the
+    term index, and a fresh visibility map lets it answer from the index alone (an
+    index-only scan reads a term's heaviest postings without touching the table, five times
+    faster here). VACUUM cannot run inside a transaction, hence its own connection."""
+    with services.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(
+            text("VACUUM ANALYZE related_terms, related_documents, term_frequencies")
+        )
 
 
 def run_chunk(services: Services, dispatcher: ChunkDispatcher, chunk_id: int) -> None:
