@@ -43,6 +43,9 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
                     Event.accepted_at < stuck_before,
                 ),
                 or_(Event.started_at.is_(None), Event.started_at < stuck_before),
+                # Sent again once per stuck period, not every round: an event merely waiting
+                # behind a backlog on its queue would otherwise be queued again and again.
+                or_(Event.relayed_at.is_(None), Event.relayed_at < stuck_before),
             )
             .order_by(Event.id)
             .limit(settings.relay_batch)
@@ -69,13 +72,9 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
             .where(ListRefresh.list_key.in_(lists))
             .values(state=RefreshState.QUEUED, updated_at=now)
         )
-    resend = [event_id for event_id, _ in rows if event_id not in failed]
-    for event_id in resend:
-        try:
-            dispatcher.dispatch(event_id)
-        except Exception as error:  # the broker is still down: try again next round
-            log.warning("relay could not dispatch event %s: %s", event_id, error)
-            break
+    resend = _resend(
+        services, dispatcher, [event_id for event_id, _ in rows if event_id not in failed]
+    )
     for list_key in lists:
         dispatcher.dispatch_list(list_key)
     chunks = stale_chunks(services, stuck_before)
@@ -86,3 +85,25 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
             "relay: re-sent %d events, %d lists; %d failed", len(resend), len(lists), len(failed)
         )
     return RelayReport(resend, lists, failed)
+
+
+def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) -> list[int]:
+    """Send events again and stamp the ones the broker took; returns those."""
+    sent: list[int] = []
+    for event_id in event_ids:
+        try:
+            dispatcher.dispatch(event_id)
+        except Exception as error:  # the broker is still down: try again next round
+            log.warning("relay could not dispatch event %s: %s", event_id, error)
+            break
+        sent.append(event_id)
+    if sent:
+        now = utcnow()
+        with transaction(services.sessions) as session:
+            session.execute(update(Event).where(Event.id.in_(sent)).values(relayed_at=now))
+            session.execute(
+                update(Event)
+                .where(Event.id.in_(sent), Event.status == EventStatus.ACCEPTED)
+                .values(status=EventStatus.DISPATCHED, dispatched_at=now)
+            )
+    return sent

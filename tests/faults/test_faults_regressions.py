@@ -104,6 +104,36 @@ def test_a_refresh_whose_worker_died_is_resent_while_publishes_keep_coming(
         assert row.rerun
 
 
+def test_an_event_waiting_on_its_queue_is_resent_once_per_stuck_period(
+    services: Services,
+) -> None:
+    """Burst scenario: events queued behind a backlog for longer than the stuck limit were
+    sent again on every relay round (thousands of duplicates in one burst); now once per
+    stuck period, and a re-sent undispatched event is marked dispatched."""
+    long_ago = utcnow() - timedelta(hours=1)
+    events = []
+    for number, status in enumerate((EventStatus.DISPATCHED, EventStatus.ACCEPTED)):
+        data, _ = parse_article(article_data(slug=f"queued-behind-a-backlog-{number}"))
+        with transaction(services.sessions) as session:
+            events.append(articles.publish(session, data, actor="test").event_id)
+        with transaction(services.sessions) as session:
+            session.execute(
+                update(Event)
+                .where(Event.id == events[-1])
+                .values(status=status, accepted_at=long_ago)
+            )
+    recorder = Recorder()
+    assert relay(services, recorder).events == events
+    assert relay(services, recorder).events == []
+    assert recorder.sent == [("event", event_id) for event_id in events]
+    with transaction(services.sessions) as session:
+        rows = session.scalars(select(Event).where(Event.id.in_(events))).all()
+        assert {row.status for row in rows} == {EventStatus.DISPATCHED}
+        assert all(row.relayed_at is not None for row in rows)
+        session.execute(update(Event).values(relayed_at=long_ago))
+    assert relay(services, recorder).events == events
+
+
 def test_an_article_dated_december_9999_does_not_block_the_sitemaps(newsroom: Newsroom) -> None:
     """Poison hunt: a real input that broke rendering. The month after December 9999 does
     not exist in Python, so its sitemap raised, and with it every refresh of the sitemaps."""
