@@ -90,10 +90,12 @@ def main() -> None:
         started = time.perf_counter()
         with transaction(services.sessions) as session:
             change = articles.import_articles(session, records(options.size, base), actor="bench")
+        imported = time.perf_counter()
         dispatch_event(services, dispatcher, change.event_id)
         wait_live(services, [change.event_id], timeout=3600)
         console.print(
-            f"site of {options.size} articles built in {time.perf_counter() - started:.0f} s"
+            f"site of {options.size} articles: imported in {imported - started:.0f} s, "
+            f"built by {options.workers} workers in {time.perf_counter() - imported:.0f} s"
         )
 
         fresh = records(options.publishes + options.burst, datetime(2026, 1, 1, tzinfo=UTC))
