@@ -121,11 +121,14 @@ class RelatedIndex:
             if article.id not in documents
             or documents[article.id].indexed_version != article.version
         ]
+        # Old versions out and new ones in as one set of count changes: one sorted pass takes
+        # the counters' row locks in the same order as every other writer (two passes, as
+        # remove-then-add, can each wait on the other's second pass: a deadlock).
+        frequency_deltas: Counter[str] = Counter()
         for article in stale:
             if article.id in documents:
-                self.remove(session, article.id)
+                frequency_deltas.subtract(self._drop(session, article.id))
         bags = {article.id: _bag(article) for article in stale}
-        frequency_deltas: Counter[str] = Counter()
         for bag in bags.values():
             frequency_deltas.update(bag.keys())
         increment_counts(session, dict(frequency_deltas))
@@ -166,15 +169,21 @@ class RelatedIndex:
         return document, postings
 
     def remove(self, session: Session, article_id: int) -> None:
+        increment_counts(session, dict.fromkeys(self._drop(session, article_id), -1))
+
+    def _drop(self, session: Session, article_id: int) -> list[str]:
+        """Delete an article's document and postings; returns the vocabulary whose document
+        counts the caller must take down."""
         if self.semantic is not None:
             self.semantic.remove(session, article_id)
         document = session.get(RelatedDocument, article_id)
         if document is None:
-            return
-        increment_counts(session, dict.fromkeys(document.vocabulary, -1))
+            return []
+        vocabulary = list(document.vocabulary)
         session.execute(delete(RelatedTerm).where(RelatedTerm.article_id == article_id))
         session.delete(document)
         session.flush()
+        return vocabulary
 
     def rebuild(self, session: Session, *, every_rail: bool = False) -> None:
         """Bring the whole index and its rails in line with the published articles (in one

@@ -13,7 +13,13 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from pipeline.config import ConfigError, Settings
 from pipeline.storage import StorageError, StoredObject, TransientStorageError, check_key
@@ -43,6 +49,9 @@ def _translate(error: Exception, action: str) -> StorageError:
         if code in TRANSIENT_CODES or status in TRANSIENT_CODES:
             return TransientStorageError(message)
         return StorageError(message)
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        # No retry will find credentials that are not configured: fail with the fix.
+        return StorageError(f"S3 {action} failed: {error} (set AWS_* variables or a profile)")
     if isinstance(error, EndpointConnectionError | BotoCoreError):
         return TransientStorageError(f"S3 {action} failed: {error}")
     return StorageError(f"S3 {action} failed: {error}")
