@@ -3,8 +3,11 @@ the same task code runs in a worker fleet once PRESSRUN_BROKER_URL names a broke
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -76,7 +79,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "prune": {"task": "pressrun.prune", "schedule": 86400.0},
             "due": {"task": "pressrun.run_due", "schedule": DUE_EVERY_SECONDS},
         },
-        beat_schedule_filename="/tmp/pressrun-beat-schedule",
+        beat_schedule_filename=beat_schedule_file(settings),
     )
     provider = services or cache(lambda: create_services(settings, migrate=False))
     register_tasks(app, provider, lambda: CeleryDispatcher(app))
@@ -88,6 +91,13 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
 
     worker_process_init.connect(warm_up, weak=False)
     return app
+
+
+def beat_schedule_file(settings: Settings) -> str:
+    """Where beat keeps its last-run times: one file per site (broker and queue prefix), so
+    two sites' beats on one machine never share or lock each other's schedule."""
+    site = hashlib.sha256(f"{settings.broker_url}|{settings.queue_prefix}".encode()).hexdigest()
+    return str(Path(tempfile.gettempdir()) / f"pressrun-beat-{site[:12]}")
 
 
 class CeleryDispatcher:
