@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pipeline.build import SyncReport
 from pipeline.db import transaction
@@ -19,7 +18,7 @@ from pipeline.rebuild import start_rebuild
 from pipeline.refresh import mark_dirty, unfinished_lists
 from pipeline.render import key_of
 from pipeline.services import Services
-from pipeline.storage import TransientStorageError
+from pipeline.transient import is_transient
 
 log = logging.getLogger("pressrun.events")
 
@@ -201,34 +200,6 @@ def _set_stage(
         statement = statement.where(Event.status.in_(from_stages))
     with transaction(services.sessions) as session:
         session.execute(statement)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Errors a retry can cure: the store or the database was briefly unreachable."""
-    if isinstance(error, TransientStorageError | OSError):
-        return True
-    if not isinstance(error, DBAPIError):
-        return False
-    if error.connection_invalidated:
-        return True
-    # OperationalError covers syntax errors too: only a lost or busy connection is transient.
-    message = str(error.orig).lower()
-    return isinstance(error, OperationalError) and any(
-        marker in message for marker in TRANSIENT_DATABASE_ERRORS
-    )
-
-
-TRANSIENT_DATABASE_ERRORS = (
-    "server closed the connection",
-    "terminating connection",
-    "connection refused",
-    "could not connect",
-    "connection reset",
-    "database is locked",
-    "deadlock detected",
-    "could not serialize access",
-    "the database system is",
-)
 
 
 def _record_failure(services: Services, event_id: int, error: Exception) -> None:

@@ -216,6 +216,9 @@ class ListRefresh(Base):
     waiting_events: Mapped[list[Any]] = mapped_column(JSON, default=list)
     updated_at: Mapped[when] = mapped_column(default=utcnow)
     refreshes: Mapped[int] = mapped_column(Integer, default=0)
+    # Failed refreshes in a row: after `max_attempts` the waiting events fail (with the error,
+    # for `pressrun events retry`) instead of waiting for ever.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RebuildChunk(Base):

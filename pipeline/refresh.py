@@ -23,6 +23,9 @@ from pipeline.db import transaction
 from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
 from pipeline.outputs import Kind, OutputSpec
 from pipeline.services import Services
+from pipeline.transient import is_transient
+
+FINISHED = (EventStatus.LIVE, EventStatus.FAILED)
 
 log = logging.getLogger("pressrun.refresh")
 
@@ -88,14 +91,14 @@ def refresh_list(
         row.refreshes += 1
     try:
         report = services.publisher.build(services.sessions, specs)
-    except Exception:
-        _give_back(services, list_key, specs, events)
+    except Exception as error:
+        _give_back(services, list_key, specs, events, error)
         raise
     with transaction(services.sessions) as session:
         row = _locked_row(session, list_key)
         again = row.rerun or bool(row.specs)
         row.state = RefreshState.QUEUED if again else RefreshState.IDLE
-        row.rerun, row.updated_at = False, utcnow()
+        row.rerun, row.updated_at, row.failures = False, utcnow(), 0
         mark_covered(session, events, list_key, report)
     if again:
         dispatcher.dispatch_list(list_key)
@@ -103,14 +106,34 @@ def refresh_list(
 
 
 def _give_back(
-    services: Services, list_key: str, specs: set[OutputSpec], events: list[int]
+    services: Services,
+    list_key: str,
+    specs: set[OutputSpec],
+    events: list[int],
+    error: Exception,
 ) -> None:
-    """A failed refresh puts its work back, queued for the retry or the relay."""
+    """A failed refresh puts its work back, queued for the retry or the relay. One that no
+    retry can cure (or that failed `max_attempts` times in a row) fails the events waiting on
+    it, with its error, so they show up as failed instead of waiting for ever; the outputs
+    stay dirty for the next change or `pressrun events retry`."""
     with transaction(services.sessions) as session:
         row = _locked_row(session, list_key)
         row.specs = encode(decode(row.specs) | specs)
-        row.waiting_events = sorted({*row.waiting_events, *events})
-        row.state, row.updated_at = RefreshState.QUEUED, utcnow()
+        row.failures += 1
+        waiting = sorted({*row.waiting_events, *events})
+        if is_transient(error) and row.failures < services.settings.max_attempts:
+            row.waiting_events = waiting
+            row.state, row.updated_at = RefreshState.QUEUED, utcnow()
+            return
+        message = f"refresh of list {list_key} failed after {row.failures} tries: {error}"
+        row.waiting_events, row.failures = [], 0
+        row.state, row.rerun, row.updated_at = RefreshState.IDLE, False, utcnow()
+        session.execute(
+            update(Event)
+            .where(Event.id.in_(waiting), Event.status.not_in(FINISHED))
+            .values(status=EventStatus.FAILED, error=message)
+        )
+        log.error(message, extra={"list": list_key, "events": waiting})
 
 
 def mark_covered(session: Session, event_ids: list[int], list_key: str, report: SyncReport) -> None:

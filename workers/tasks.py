@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from celery import Celery, Task
 
-from pipeline.events import Dispatcher, is_transient, process_event
+from pipeline.events import Dispatcher, process_event
 from pipeline.rebuild import run_chunk
 from pipeline.reconcile import reconcile, record_run
 from pipeline.refresh import refresh_list
@@ -15,6 +15,7 @@ from pipeline.relay import relay
 from pipeline.retention import prune_events
 from pipeline.schedule import run_due
 from pipeline.services import Services
+from pipeline.transient import is_transient
 
 TASK_OPTIONS = {
     "shared": False,

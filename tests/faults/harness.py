@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError
 from pipeline import articles
 from pipeline.config import Settings
 from pipeline.db import make_engine, transaction, upgrade
-from pipeline.events import dispatch_event, is_transient
+from pipeline.events import dispatch_event
 from pipeline.inputs import parse_article
 from pipeline.models import (
     UNFINISHED,
@@ -65,6 +65,7 @@ from pipeline.models import (
 )
 from pipeline.planner import plan_everything
 from pipeline.services import Services, create_services
+from pipeline.transient import is_transient
 from tests.faults.proxy import FaultPlan, FaultProxy
 
 PG_HOST = os.environ.get("PRESSRUN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

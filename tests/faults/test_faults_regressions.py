@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from pipeline import articles
@@ -16,9 +17,10 @@ from pipeline.events import process_event
 from pipeline.inputs import parse_article
 from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
 from pipeline.outputs import Kind, OutputSpec
-from pipeline.refresh import mark_dirty
+from pipeline.refresh import mark_dirty, refresh_list
 from pipeline.relay import relay
 from pipeline.services import Services
+from pipeline.storage import TransientStorageError
 from tests.conftest import Newsroom, article_data
 from tests.faults.harness import RedisServer
 
@@ -132,6 +134,72 @@ def test_an_event_waiting_on_its_queue_is_resent_once_per_stuck_period(
         assert all(row.relayed_at is not None for row in rows)
         session.execute(update(Event).values(relayed_at=long_ago))
     assert relay(services, recorder).events == events
+
+
+def test_a_list_that_keeps_failing_fails_the_events_waiting_on_it(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Poison hunt: a list whose render always raised was given back and re-sent by the relay
+    for ever, and the events waiting on it never finished. Transient errors are retried up to
+    `max_attempts`; then (or at once for any other error) the waiting events fail with the
+    error, and the list's outputs stay dirty for the next change."""
+    services = newsroom.services
+    data, _ = parse_article(article_data(slug="waits-on-a-broken-list"))
+    with transaction(services.sessions) as session:
+        change = articles.publish(session, data, actor="test")
+    queue = Recorder()
+    assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+    list_key = next(key for kind, key in queue.sent if kind == "list")
+
+    def broken(*_: object, **__: object) -> None:
+        raise TransientStorageError("503 from the store")
+
+    monkeypatch.setattr(services.publisher, "build", broken)
+    for _ in range(services.settings.max_attempts - 1):
+        with pytest.raises(TransientStorageError):
+            refresh_list(services, queue, list_key)
+        assert _status(services, change.event_id) == EventStatus.RENDERED
+    with pytest.raises(TransientStorageError):
+        refresh_list(services, queue, list_key)
+    with transaction(services.sessions) as session:
+        event = session.get(Event, change.event_id)
+        assert event is not None
+        assert event.status == EventStatus.FAILED
+        assert event.error is not None
+        assert list_key in event.error
+        assert "503" in event.error
+        row = session.get(ListRefresh, list_key)
+        assert row is not None
+        assert row.state == RefreshState.IDLE
+        assert row.specs
+        assert row.failures == 0
+
+
+def test_a_list_failing_for_good_fails_its_events_at_once(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = newsroom.services
+    data, _ = parse_article(article_data(slug="waits-on-a-template-bug"))
+    with transaction(services.sessions) as session:
+        change = articles.publish(session, data, actor="test")
+    queue = Recorder()
+    process_event(services, queue, change.event_id)
+    list_key = next(key for kind, key in queue.sent if kind == "list")
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("the template broke")
+
+    monkeypatch.setattr(services.publisher, "build", broken)
+    with pytest.raises(ValueError, match="template broke"):
+        refresh_list(services, queue, list_key)
+    assert _status(services, change.event_id) == EventStatus.FAILED
+
+
+def _status(services: Services, event_id: int) -> EventStatus:
+    with transaction(services.sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        return event.status
 
 
 def test_an_article_dated_december_9999_does_not_block_the_sitemaps(newsroom: Newsroom) -> None:

@@ -10,9 +10,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from pipeline.events import is_transient
 from pipeline.storage import TransientStorageError
 from pipeline.storage.s3 import _translate
+from pipeline.transient import is_transient
 
 
 def client_error(code: str, status: int) -> ClientError:
