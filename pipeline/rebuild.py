@@ -148,17 +148,14 @@ def _work(
         fresh = _fresh_articles(session, event_id)
         every_rail = bool(options.get("every_rail"))
         targets = services.related.rail_targets(session, list(payload), fresh, every_rail)
+        stable = services.related.has_stable(session, fresh)
     # One short transaction per rail: chunks on other workers refresh neighbouring rails at
     # the same time, and long transactions over many rails deadlock each other.
+    changed: set[int] = set()
     for article_id in targets:
         with transaction(services.sessions) as session:
-            services.related.refresh_rail(session, article_id)
-    with transaction(services.sessions) as session:
-        entered = services.related.entered_rails(session, list(payload), fresh)
-    for article_id in entered:
-        with transaction(services.sessions) as session:
-            services.related.refresh_rail(session, article_id)
-    return {"rails": len(targets) + len(entered)}
+            changed |= services.related.update_rail(session, article_id, fresh, stable)
+    return {"rails": len(targets), "changed": len(changed)}
 
 
 def _fresh_articles(session: Any, event_id: int) -> set[int]:

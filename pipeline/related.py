@@ -39,6 +39,7 @@ from pipeline.models import (
     RelatedTerm,
     TermFrequency,
 )
+from pipeline.rail_merge import Entry, entry_for, merged
 from pipeline.sanitize import html_to_text
 from pipeline.text import term_counts
 from pipeline.upsert import increment_counts
@@ -214,12 +215,28 @@ class RelatedIndex:
     def refresh_rails_for(
         self, session: Session, article_ids: list[int], fresh: set[int], every_rail: bool
     ) -> None:
-        """Recompute the rails among `article_ids` whose inputs changed, then the rails
-        fresh articles now enter (see `rail_targets` and `entered_rails`)."""
+        """Recompute the rails among `article_ids` whose inputs changed (see `rail_targets`);
+        fresh articles also enter the rails of the articles indexed before them."""
+        stable = self.has_stable(session, fresh)
         for article_id in self.rail_targets(session, article_ids, fresh, every_rail):
-            self.refresh_rail(session, article_id)
-        for article_id in self.entered_rails(session, article_ids, fresh):
-            self.refresh_rail(session, article_id)
+            self.update_rail(session, article_id, fresh, stable)
+
+    def update_rail(
+        self, session: Session, article_id: int, fresh: set[int], stable: bool
+    ) -> set[int]:
+        """A rebuild's step for one rail: a fresh article is placed (its rail, and its
+        entry in older articles' rails) while older articles remain; any other is
+        recomputed. Returns the rails that changed."""
+        if stable and article_id in fresh:
+            return self.place(session, article_id, skip=fresh)
+        return {article_id} if self.refresh_rail(session, article_id) else set()
+
+    def has_stable(self, session: Session, fresh: set[int]) -> bool:
+        """Whether any indexed article is not fresh: when every one is (a first build, an
+        import) there are no older rails to enter and no query is spent looking for them.
+        Fresh articles' own rails are all recomputed by the rebuild."""
+        indexed = session.scalar(select(func.count()).select_from(RelatedDocument)) or 0
+        return indexed > len(fresh)
 
     def rail_targets(
         self, session: Session, article_ids: list[int], fresh: set[int], every_rail: bool
@@ -246,20 +263,6 @@ class RelatedIndex:
             )
         )
         return sorted(targets | (set(article_ids) - with_rail) | set(stale))
-
-    def entered_rails(self, session: Session, article_ids: list[int], fresh: set[int]) -> list[int]:
-        """Rails outside this set that fresh articles among `article_ids` now belong in.
-
-        Fresh articles' own rails are recomputed anyway (see `rail_targets`), so only the
-        rails of articles indexed before can be entered; when every indexed article is fresh
-        (a first build, an import) there are none and no query is spent finding them."""
-        indexed = session.scalar(select(func.count()).select_from(RelatedDocument)) or 0
-        if indexed <= len(fresh):
-            return []
-        entered: set[int] = set()
-        for article_id in sorted(set(article_ids) & fresh):
-            entered |= self._displaced(session, article_id)
-        return sorted(entered - set(article_ids) - fresh)
 
     def _idf(self, session: Session, terms: list[str], pending: int = 0) -> dict[str, float]:
         """Smoothed inverse document frequency; `pending` counts documents about to be added."""
@@ -296,9 +299,7 @@ class RelatedIndex:
         fetch = max(limit * 4, 40)
         strongest = dict(list(query_weights.items())[:CANDIDATE_TERMS])
         candidates = list(session.scalars(self._first_stage(article_id, strongest)))
-        rows = session.execute(
-            self._candidates(article_id, query_weights, fetch, among=candidates)
-        ).all()
+        rows = self._second_stage(session, article_id, query_weights, fetch, candidates)
         found = {other: (float(score) / document.norm, when) for other, score, when in rows}
         if self.semantic is not None:
             found = self._blend_semantic(session, article_id, query_weights, document, found, fetch)
@@ -328,6 +329,34 @@ class RelatedIndex:
             parameters[f"t{number}"], parameters[f"w{number}"] = term, query_weight
         parameters["limit"] = CANDIDATES
         return _first_stage_sql(len(terms)).bindparams(**parameters)
+
+    def _second_stage(
+        self,
+        session: Session,
+        article_id: int,
+        query_weights: dict[str, float],
+        fetch: int,
+        candidates: list[int],
+    ) -> list[Any]:
+        """The candidates scored on every query term, best first: (id, score, date) rows."""
+        if not candidates:
+            return []
+        if session.get_bind().dialect.name != "postgresql":
+            statement = self._candidates(article_id, query_weights, fetch, among=candidates)
+            return list(session.execute(statement).all())
+        # On PostgreSQL the query terms and candidates travel as two arrays: the plan reads
+        # each candidate's postings by primary key (a few hundred rows each) instead of the
+        # query terms' whole postings lists, which grow with the archive.
+        rows = session.execute(
+            SECOND_STAGE_SQL,
+            {
+                "terms": list(query_weights),
+                "weights": list(query_weights.values()),
+                "candidates": candidates,
+                "fetch": fetch,
+            },
+        )
+        return list(rows.all())
 
     def _candidates(
         self,
@@ -407,13 +436,29 @@ class RelatedIndex:
         return {other: (score, dates[other]) for other, score in blended.items()}
 
     def _query_weights(self, session: Session, article_id: int) -> dict[str, float]:
+        return self._query_weights_many(session, [article_id]).get(article_id, {})
+
+    def _query_weights_many(
+        self, session: Session, article_ids: list[int]
+    ) -> dict[int, dict[str, float]]:
+        """Each article's query: its strongest terms, weighted tf x idf^2 (the document side
+        carries tf alone), in three queries however many articles."""
+        postings: dict[int, dict[str, float]] = {}
         rows = session.execute(
-            select(RelatedTerm.term, RelatedTerm.weight).where(RelatedTerm.article_id == article_id)
-        ).all()
-        weights = dict(rows)
-        idf = self._idf(session, list(weights))
-        strongest = sorted(weights, key=lambda term: (-weights[term] * idf[term], term))
-        return {term: weights[term] * idf[term] ** 2 for term in strongest[:QUERY_TERMS]}
+            select(RelatedTerm.article_id, RelatedTerm.term, RelatedTerm.weight).where(
+                RelatedTerm.article_id.in_(article_ids)
+            )
+        )
+        for article_id, term, weight in rows:
+            postings.setdefault(article_id, {})[term] = weight
+        idf = self._idf(session, sorted({term for terms in postings.values() for term in terms}))
+        queries = {}
+        for article_id, weights in postings.items():
+            strongest = sorted(weights, key=lambda term: (-weights[term] * idf[term], term))
+            queries[article_id] = {
+                term: weights[term] * idf[term] ** 2 for term in strongest[:QUERY_TERMS]
+            }
+        return queries
 
     def _recency(self, first: datetime, second: datetime) -> float:
         if self.recency_weight <= 0:
@@ -453,37 +498,137 @@ class RelatedIndex:
         """Recompute one article's stored rail; True when its neighbours changed.
 
         Workers refreshing the same rail at once queue on its document row, so one's
-        delete-and-insert never collides with the other's.
-
-        A rail whose neighbours stay the same is left as stored (scores drift a little as
-        document frequencies move; the page would not change, so neither does the row)."""
+        delete-and-insert never collides with the other's."""
         session.get(RelatedDocument, article_id, with_for_update=True)
         weights = self._query_weights(session, article_id)
         best = self.neighbours(session, article_id, self.size, weights) if weights else []
+        return self._store_rail(session, article_id, weights, best)
+
+    def place(self, session: Session, article_id: int, skip: set[int]) -> set[int]:
+        """Recompute a fresh article's own rail and enter it in the rails of its top
+        `related_candidates` (bar `skip`) that it now belongs in: the reverse update. One
+        neighbour query serves both. Returns the rails that changed."""
+        session.get(RelatedDocument, article_id, with_for_update=True)
+        weights = self._query_weights(session, article_id)
+        if not weights:
+            return {article_id} if self._store_rail(session, article_id, {}, []) else set()
+        candidates = self.neighbours(session, article_id, max(self.size, self.candidates), weights)
+        changed = set()
+        if self._store_rail(session, article_id, weights, candidates[: self.size]):
+            changed.add(article_id)
+        others = [
+            candidate
+            for candidate in candidates[: self.candidates]
+            if candidate.score >= self.min_score and candidate.article_id not in skip
+        ]
+        return changed | self._enter(session, article_id, others)
+
+    def _store_rail(
+        self,
+        session: Session,
+        article_id: int,
+        weights: dict[str, float],
+        best: list[Neighbour],
+    ) -> bool:
+        """Store a rail unless its neighbours are the ones already stored (scores drift a
+        little as document frequencies move; the page would not change, so neither does the
+        row)."""
         best = [neighbour for neighbour in best if neighbour.score >= self.min_score]
-        current = list(
-            session.scalars(
-                select(RelatedRail.neighbour_id)
-                .where(RelatedRail.article_id == article_id)
-                .order_by(RelatedRail.rank)
-            )
-        )
+        current = [entry.neighbour_id for entry in self.rail(session, article_id)]
         if current == [neighbour.article_id for neighbour in best]:
             return False
         reasons = self.explain(session, weights, [neighbour.article_id for neighbour in best])
-        session.execute(delete(RelatedRail).where(RelatedRail.article_id == article_id))
-        session.add_all(
-            RelatedRail(
-                article_id=article_id,
-                rank=rank,
-                neighbour_id=neighbour.article_id,
-                score=neighbour.score,
-                terms=reasons[neighbour.article_id],
-            )
-            for rank, neighbour in enumerate(best)
-        )
-        session.flush()
+        entries = [Entry(n.article_id, n.score, reasons[n.article_id]) for n in best]
+        self._write_rails(session, {article_id: entries})
         return True
+
+    def _enter(self, session: Session, article_id: int, candidates: list[Neighbour]) -> set[int]:
+        """Put the article in each candidate's rail where it now ranks (see rail_merge)."""
+        if not candidates:
+            return set()
+        if self.semantic is not None:
+            # Blended scores mix in embeddings this merge does not compute: recompute.
+            displaced = self._displaced(session, candidates)
+            return {holder for holder in sorted(displaced) if self.refresh_rail(session, holder)}
+        holders = sorted(candidate.article_id for candidate in candidates)
+        own = session.get(RelatedDocument, article_id)
+        own_article = session.get(Article, article_id)
+        assert own is not None
+        assert own_article is not None
+        postings: dict[str, float] = dict(
+            session.execute(
+                select(RelatedTerm.term, RelatedTerm.weight).where(
+                    RelatedTerm.article_id == article_id
+                )
+            ).all()
+        )
+        queries = self._query_weights_many(session, holders)
+        facts = {
+            holder: (norm, published_at)
+            for holder, norm, published_at in session.execute(
+                select(RelatedDocument.article_id, RelatedDocument.norm, Article.published_at)
+                .join(Article, Article.id == RelatedDocument.article_id)
+                .where(RelatedDocument.article_id.in_(holders))
+            )
+        }
+        entries = {}
+        for holder in holders:
+            if holder not in facts or holder not in queries:
+                continue
+            norm, published_at = facts[holder]
+            scale = self._recency(published_at, own_article.published_at) / (own.norm * norm)
+            entry = entry_for(queries[holder], postings, scale, article_id, EXPLAIN_TERMS)
+            if entry is not None and entry.score >= self.min_score:
+                entries[holder] = entry
+        if not entries:
+            return set()
+        # Lock the rails to change (in id order, as every writer does), then read them as
+        # they stand: a rail another worker just rewrote is merged into, never overwritten.
+        session.execute(
+            select(RelatedDocument.article_id)
+            .where(RelatedDocument.article_id.in_(sorted(entries)))
+            .order_by(RelatedDocument.article_id)
+            .with_for_update()
+        )
+        rails = self._entries_many(session, sorted(entries))
+        changed = {}
+        for holder, entry in entries.items():
+            rail = merged(rails.get(holder, []), entry, self.size)
+            if rail is not None:
+                changed[holder] = rail
+        self._write_rails(session, changed)
+        return set(changed)
+
+    def _entries_many(self, session: Session, article_ids: list[int]) -> dict[int, list[Entry]]:
+        rails: dict[int, list[Entry]] = {}
+        rows = session.scalars(
+            select(RelatedRail)
+            .where(RelatedRail.article_id.in_(article_ids))
+            .order_by(RelatedRail.article_id, RelatedRail.rank)
+        )
+        for row in rows:
+            rails.setdefault(row.article_id, []).append(
+                Entry(row.neighbour_id, row.score, list(row.terms))
+            )
+        return rails
+
+    def _write_rails(self, session: Session, rails: dict[int, list[Entry]]) -> None:
+        if not rails:
+            return
+        session.execute(delete(RelatedRail).where(RelatedRail.article_id.in_(list(rails))))
+        rows = [
+            {
+                "article_id": article_id,
+                "rank": rank,
+                "neighbour_id": entry.neighbour_id,
+                "score": entry.score,
+                "terms": entry.terms,
+            }
+            for article_id, entries in sorted(rails.items())
+            for rank, entry in enumerate(entries)
+        ]
+        if rows:
+            session.execute(insert(RelatedRail), rows)
 
     def holders(self, session: Session, article_id: int) -> list[int]:
         """Articles whose stored rail shows this one."""
@@ -498,9 +643,9 @@ class RelatedIndex:
     def apply_change(self, session: Session, article: Article) -> set[int]:
         """Bring the index and every affected rail up to date; returns the rails that changed.
 
-        A live article gets its own rail, and the existing articles among its top candidates
-        for which it now beats their weakest neighbour get new rails (reverse update, bounded
-        by `related_candidates`). An article that left the site leaves every rail it stood in.
+        A live article gets its own rail and enters the rails of its top candidates where it
+        now ranks (reverse update, bounded by `related_candidates`). Every rail that showed
+        it (it may have been retitled, or have left the site) is recomputed in full.
         """
         holders = set(self.holders(session, article.id))
         changed: set[int] = set()
@@ -509,20 +654,15 @@ class RelatedIndex:
             session.execute(delete(RelatedRail).where(RelatedRail.article_id == article.id))
         else:
             self.index(session, article)
-            if self.refresh_rail(session, article.id):
-                changed.add(article.id)
-            holders |= self._displaced(session, article.id)
+            changed = self.place(session, article.id, skip=holders)
         for holder in sorted(holders - {article.id}):
             if self.refresh_rail(session, holder):
                 changed.add(holder)
         return changed
 
-    def _displaced(self, session: Session, article_id: int) -> set[int]:
-        """Candidates whose rail this article now belongs in: it beats their weakest
-        neighbour, or their rail is not full."""
-        candidates = self.neighbours(session, article_id, self.candidates)
-        if not candidates:
-            return set()
+    def _displaced(self, session: Session, candidates: list[Neighbour]) -> set[int]:
+        """Candidates whose rail this article belongs in by its own scores: it beats their
+        weakest neighbour, or their rail is not full (the embedding blend's reverse update)."""
         rails = {
             holder: (int(length), float(weakest))
             for holder, length, weakest in session.execute(
@@ -533,8 +673,6 @@ class RelatedIndex:
         }
         entered = set()
         for candidate in candidates:
-            if candidate.score < self.min_score:
-                break  # best first: the rest score lower still
             length, weakest = rails.get(candidate.article_id, (0, 0.0))
             if length < self.size or candidate.score > weakest:
                 entered.add(candidate.article_id)
@@ -563,3 +701,18 @@ def _first_stage_sql(term_count: int) -> TextClause:
         " JOIN related_documents ON related_documents.article_id = dots.other"
         " ORDER BY dots.dot / related_documents.norm DESC, dots.other LIMIT :limit"
     )
+
+
+SECOND_STAGE_SQL = text(
+    "SELECT dots.other, dots.dot / related_documents.norm AS score, articles.published_at"
+    " FROM (SELECT postings.article_id AS other, SUM(postings.weight * query.weight) AS dot"
+    "  FROM related_terms AS postings"
+    "  JOIN (SELECT unnest(CAST(:terms AS text[])) AS term,"
+    "               unnest(CAST(:weights AS float8[])) AS weight) AS query"
+    "    ON query.term = postings.term"
+    "  WHERE postings.article_id = ANY(:candidates)"
+    "  GROUP BY postings.article_id) AS dots"
+    " JOIN related_documents ON related_documents.article_id = dots.other"
+    " JOIN articles ON articles.id = dots.other"
+    " ORDER BY score DESC, dots.other LIMIT :fetch"
+)

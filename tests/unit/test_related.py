@@ -117,3 +117,27 @@ def test_tags_make_articles_related(newsroom: Newsroom) -> None:
     newsroom.publish(slug="tag-b", title="Beta", body="Completely different text.", tags=["mars"])
     newsroom.publish(slug="tag-c", title="Gamma", body="Nothing in common at all.", tags=["opera"])
     assert rail(newsroom, "tag-a")[0] == "tag-b"
+
+
+def test_an_entered_rail_scores_the_newcomer_as_a_full_query_does(newsroom: Newsroom) -> None:
+    """Reverse updates merge the new article into older rails instead of recomputing them:
+    right after each publish, every rail showing the newcomer must give it the score that
+    rail's own full query gives it now."""
+    related = newsroom.services.related
+    topics = list(TOPICS)
+    entered = 0
+    for number in range(9):
+        publish_topic(newsroom, f"story-{number}", topics[number % 3], extra=f"day {number}")
+        with transaction(newsroom.services.sessions) as session:
+            newcomer = session.scalars(
+                select(Article.id).where(Article.slug == f"story-{number}")
+            ).one()
+            for holder in related.holders(session, newcomer):
+                stored = {e.neighbour_id: e.score for e in related.rail(session, holder)}
+                full = {
+                    n.article_id: n.score
+                    for n in related.neighbours(session, holder, related.candidates)
+                }
+                assert abs(stored[newcomer] - full[newcomer]) < 1e-9 * full[newcomer]
+                entered += 1
+    assert entered >= 6  # each story entered the rails of its topic's earlier stories
