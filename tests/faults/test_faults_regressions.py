@@ -66,18 +66,25 @@ def test_a_rendered_event_sent_again_is_not_counted_out(newsroom: Newsroom) -> N
     """The bound above is for tries that never finished: an event whose pages are done and
     that waits for its lists (the relay re-sends those) is not failed for its count."""
     services = newsroom.services
-    data, _ = parse_article(article_data(slug="waits-for-its-lists"))
+    event_id, queue = _rendered_and_waiting(services, "waits-for-its-lists")
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(Event)
+            .where(Event.id == event_id)
+            .values(attempts=services.settings.max_attempts)
+        )
+    assert process_event(services, queue, event_id).status == EventStatus.RENDERED
+
+
+def _rendered_and_waiting(services: Services, slug: str) -> tuple[int, Recorder]:
+    """A published article's event with its pages out, waiting for its lists' refreshes
+    (which the returned recorder holds, unsent)."""
+    data, _ = parse_article(article_data(slug=slug))
     with transaction(services.sessions) as session:
         change = articles.publish(session, data, actor="test")
     queue = Recorder()
     assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
-    with transaction(services.sessions) as session:
-        session.execute(
-            update(Event)
-            .where(Event.id == change.event_id)
-            .values(attempts=services.settings.max_attempts)
-        )
-    assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+    return change.event_id, queue
 
 
 def test_a_refresh_whose_worker_died_is_resent_while_publishes_keep_coming(
@@ -144,11 +151,7 @@ def test_a_list_that_keeps_failing_fails_the_events_waiting_on_it(
     `max_attempts`; then (or at once for any other error) the waiting events fail with the
     error, and the list's outputs stay dirty for the next change."""
     services = newsroom.services
-    data, _ = parse_article(article_data(slug="waits-on-a-broken-list"))
-    with transaction(services.sessions) as session:
-        change = articles.publish(session, data, actor="test")
-    queue = Recorder()
-    assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+    event_id, queue = _rendered_and_waiting(services, "waits-on-a-broken-list")
     list_key = next(key for kind, key in queue.sent if kind == "list")
 
     def broken(*_: object, **__: object) -> None:
@@ -158,11 +161,11 @@ def test_a_list_that_keeps_failing_fails_the_events_waiting_on_it(
     for _ in range(services.settings.max_attempts - 1):
         with pytest.raises(TransientStorageError):
             refresh_list(services, queue, list_key)
-        assert _status(services, change.event_id) == EventStatus.RENDERED
+        assert _status(services, event_id) == EventStatus.RENDERED
     with pytest.raises(TransientStorageError):
         refresh_list(services, queue, list_key)
     with transaction(services.sessions) as session:
-        event = session.get(Event, change.event_id)
+        event = session.get(Event, event_id)
         assert event is not None
         assert event.status == EventStatus.FAILED
         assert event.error is not None
@@ -179,11 +182,7 @@ def test_a_list_failing_for_good_fails_its_events_at_once(
     newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = newsroom.services
-    data, _ = parse_article(article_data(slug="waits-on-a-template-bug"))
-    with transaction(services.sessions) as session:
-        change = articles.publish(session, data, actor="test")
-    queue = Recorder()
-    process_event(services, queue, change.event_id)
+    event_id, queue = _rendered_and_waiting(services, "waits-on-a-template-bug")
     list_key = next(key for kind, key in queue.sent if kind == "list")
 
     def broken(*_: object, **__: object) -> None:
@@ -192,7 +191,7 @@ def test_a_list_failing_for_good_fails_its_events_at_once(
     monkeypatch.setattr(services.publisher, "build", broken)
     with pytest.raises(ValueError, match="template broke"):
         refresh_list(services, queue, list_key)
-    assert _status(services, change.event_id) == EventStatus.FAILED
+    assert _status(services, event_id) == EventStatus.FAILED
 
 
 def _status(services: Services, event_id: int) -> EventStatus:
