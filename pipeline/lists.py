@@ -73,16 +73,25 @@ def _month_bounds(month: str) -> tuple[datetime, datetime | None]:
 
 
 def _before(key: SortKey) -> Any:
-    return or_(
-        Article.published_at < key.published_at,
-        and_(Article.published_at == key.published_at, Article.id < key.article_id),
+    # The first bound is implied by the second, but it is the one an index can start a range
+    # at: without it the database walks the list from the newest end down to the key, a scan
+    # as long as the archive is old.
+    return and_(
+        Article.published_at <= key.published_at,
+        or_(
+            Article.published_at < key.published_at,
+            and_(Article.published_at == key.published_at, Article.id < key.article_id),
+        ),
     )
 
 
 def _after(key: SortKey) -> Any:
-    return or_(
-        Article.published_at > key.published_at,
-        and_(Article.published_at == key.published_at, Article.id > key.article_id),
+    return and_(
+        Article.published_at >= key.published_at,
+        or_(
+            Article.published_at > key.published_at,
+            and_(Article.published_at == key.published_at, Article.id > key.article_id),
+        ),
     )
 
 
