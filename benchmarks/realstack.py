@@ -114,13 +114,13 @@ def real_stack(folder: Path, redis_db: int = 14, **overrides: object) -> Iterato
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
     ).create_bucket(Bucket="bench")
-    settings = Settings(
-        database_url=f"{PG}/{name}",
-        broker_url=f"redis://127.0.0.1:6379/{redis_db}",
-        storage_url="s3://bench/site",
-        s3_endpoint_url=endpoint,
-        **overrides,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {
+        "database_url": f"{PG}/{name}",
+        "broker_url": f"redis://127.0.0.1:6379/{redis_db}",
+        "storage_url": "s3://bench/site",
+        "s3_endpoint_url": endpoint,
+    }
+    settings = Settings(**(values | overrides))  # type: ignore[arg-type]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRUN_")}
     env |= {
         "AWS_ACCESS_KEY_ID": "bench",
