@@ -41,6 +41,8 @@ from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Wide enough for every column when the output goes to a file or a pipe.
+WIDE = Console(width=160)
 START = datetime(2018, 1, 1, tzinfo=UTC)
 
 
@@ -203,7 +205,7 @@ def print_tables(rows: list[Row], hugos: dict[int, dict[str, float] | None]) -> 
             summary(row.related_ms),
             ", ".join(f"{size:.0f}" for size in row.peak_rss_mb),
         )
-    Console().print(table)
+    WIDE.print(table)
     if any(hugos.values()):
         side = Table(title="Hugo side by side (same corpus)")
         for column in (
@@ -221,9 +223,9 @@ def print_tables(rows: list[Row], hugos: dict[int, dict[str, float] | None]) -> 
                     f"{figures['peak_mb']:.0f}",
                     f"{figures['publish_s']:.1f}",
                 )
-        Console().print(side)
+        WIDE.print(side)
     elif not hugo_site.hugo_available():
-        Console().print(f"Hugo not installed: {hugo_site.HUGO_INSTALL_HINT}")
+        WIDE.print(f"Hugo not installed: {hugo_site.HUGO_INSTALL_HINT}")
 
 
 def plot(rows: list[Row]) -> Path:
@@ -277,7 +279,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as name:
             hugos[size] = hugo(size, records, Path(name))
         print_tables(rows, hugos)
-    Console().print(f"plot: {plot(rows)}")
+    WIDE.print(f"plot: {plot(rows)}")
 
 
 if __name__ == "__main__":

@@ -43,9 +43,13 @@ class Rendered:
     versions: dict[str, int] = field(default_factory=dict)
 
     def shows(self, articles: Iterable[Article]) -> None:
-        for article in articles:
-            self.data_keys.add(f"article:{article.id}")
-            self.versions[str(article.id)] = article.version
+        self.shows_versions((article.id, article.version) for article in articles)
+
+    def shows_versions(self, versions: Iterable[tuple[int, int]]) -> None:
+        """Record the articles (id, version) this output shows: its surrogate keys."""
+        for article_id, version in versions:
+            self.data_keys.add(f"article:{article_id}")
+            self.versions[str(article_id)] = version
 
 
 def static_files() -> list[str]:
@@ -339,14 +343,20 @@ class Renderer:
         return rendered
 
     def _sitemap_month(self, session: Session, spec: OutputSpec) -> Rendered | None:
-        ref = ListRef("month", spec.subject)
-        total = lists.count(session, ref)
-        if total == 0:
+        items = lists.entries(session, ListRef("month", spec.subject))
+        if not items:
             return None
-        items = lists.newest(session, ref, total)
-        body = self._page("sitemap.xml", entries=[self.teaser_view(item) for item in items])
-        rendered = Rendered(spec.key, spec.kind, body)
-        rendered.shows(items)
+        urls = [
+            {
+                "absolute_url": self.absolute(
+                    url_path(article_key(item.section, item.published_at, item.slug))
+                ),
+                "updated_at": item.updated_at,
+            }
+            for item in items
+        ]
+        rendered = Rendered(spec.key, spec.kind, self._page("sitemap.xml", entries=urls))
+        rendered.shows_versions((item.article_id, item.version) for item in items)
         return rendered
 
     def _sitemap_index(self, session: Session, spec: OutputSpec) -> Rendered | None:
