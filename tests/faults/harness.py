@@ -26,7 +26,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -67,6 +66,7 @@ from pipeline.planner import plan_everything
 from pipeline.services import Services, create_services
 from pipeline.transient import is_transient
 from tests.faults.proxy import FaultPlan, FaultProxy
+from tests.ports import free_port, wait_for_port
 
 PG_HOST = os.environ.get("PRESSRUN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 BIN = Path(sys.executable).parent
@@ -80,22 +80,6 @@ PHANTOM_TAG = "phantomtag"
 
 
 # -- processes and ports ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

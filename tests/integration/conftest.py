@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, transaction
 from pipeline.models import UNFINISHED, Event, ListRefresh, RefreshState
+from tests.ports import free_port, wait_for_port
 
 PG_HOST = os.environ.get("PRESSRUN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("PRESSRUN_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -36,22 +37,6 @@ BIN = Path(sys.executable).parent
 _redis_databases = itertools.cycle(range(1, 12))
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def start_moto(port: int, **env: str) -> subprocess.Popen[bytes]:
