@@ -26,6 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from benchmarks import hugo_site
 from benchmarks.publish_latency import percentile, stage_times, wait_live
@@ -36,7 +37,8 @@ from pipeline.db import transaction
 from pipeline.demo_content import generate_articles
 from pipeline.events import dispatch_event, event_outcome
 from pipeline.inputs import ArticleInput, parse_article
-from pipeline.models import RelatedDocument
+from pipeline.models import Article, Event, EventStatus, RelatedDocument, utcnow
+from pipeline.rebuild import CHUNK_ARTICLES, vacuum_index
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 
@@ -58,6 +60,13 @@ class Row:
     page_ms: list[float] = field(default_factory=list)
     related_ms: list[float] = field(default_factory=list)
     peak_rss_mb: list[float] = field(default_factory=list)
+    # Index-only setup: the archive imported and indexed, its rails and pages never built.
+    index_only: bool = False
+    index_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.setup}, index only" if self.index_only else self.setup
 
 
 def corpus(size: int, extra: int) -> tuple[list[dict[str, Any]], list[ArticleInput]]:
@@ -87,17 +96,24 @@ def build_and_publish(
     started = time.perf_counter()
     with transaction(services.sessions) as session:
         change = articles.import_articles(session, inputs[:size], actor="scale")
+        if row.index_only:
+            close_unbuilt(session, change.event_id)
     row.import_s = time.perf_counter() - started
-    # The rebuild is timed on its own: from the import's rebuild event sent to the whole
-    # site stored (the import itself is a one-off bulk load of the database).
-    started = time.perf_counter()
-    outcome = dispatch_event(services, dispatcher, change.event_id)
-    if not eager:
-        wait_live(services, [change.event_id], timeout=7200)
-        outcome = event_outcome(services, change.event_id)
-    row.rebuild_s = time.perf_counter() - started
-    if outcome.report is not None:
-        row.pages_per_s = outcome.report.written_total / row.rebuild_s
+    if row.index_only:
+        started = time.perf_counter()
+        index_everything(services)
+        row.index_s = time.perf_counter() - started
+    else:
+        # The rebuild is timed on its own: from the import's rebuild event sent to the whole
+        # site stored (the import itself is a one-off bulk load of the database).
+        started = time.perf_counter()
+        outcome = dispatch_event(services, dispatcher, change.event_id)
+        if not eager:
+            wait_live(services, [change.event_id], timeout=7200)
+            outcome = event_outcome(services, change.event_id)
+        row.rebuild_s = time.perf_counter() - started
+        if outcome.report is not None:
+            row.pages_per_s = outcome.report.written_total / row.rebuild_s
     events = []
     for data in inputs[size:]:
         began = time.perf_counter()
@@ -120,6 +136,29 @@ def build_and_publish(
     row.related_ms = related_times(services)
 
 
+def close_unbuilt(session: Session, event_id: int) -> None:
+    """Index-only setup: the import's rebuild event is closed unrun (in the import's own
+    transaction, so no relay sends it meanwhile)."""
+    event = session.get(Event, event_id)
+    assert event is not None
+    event.status, event.live_at = EventStatus.LIVE, utcnow()
+
+
+def index_everything(services: Services) -> None:
+    """The rebuild's index phase alone, in this process: every article's terms in the related
+    index, no rails and no pages."""
+    with transaction(services.sessions) as session:
+        ids = list(session.scalars(select(Article.id).order_by(Article.id)))
+    for start in range(0, len(ids), CHUNK_ARTICLES):
+        with transaction(services.sessions) as session:
+            chunk = session.scalars(
+                select(Article).where(Article.id.in_(ids[start : start + CHUNK_ARTICLES]))
+            )
+            services.related.index_many(session, list(chunk))
+    if services.engine.dialect.name == "postgresql":
+        vacuum_index(services)
+
+
 def related_times(services: Services, samples: int = 100) -> list[float]:
     with transaction(services.sessions) as session:
         ids = list(session.scalars(select(RelatedDocument.article_id)))
@@ -132,20 +171,22 @@ def related_times(services: Services, samples: int = 100) -> list[float]:
     return times
 
 
-def embedded(size: int, inputs: list[ArticleInput], folder: Path) -> Row:
+def embedded(size: int, inputs: list[ArticleInput], folder: Path, index_only: bool) -> Row:
     settings = Settings(
         database_url=f"sqlite:///{folder / 'scale.db'}", storage_url=f"file://{folder / 'site'}"
     )
     services = create_services(settings)
     dispatcher = CeleryDispatcher(create_app(settings, lambda: services))
-    row = Row(size, "embedded")
+    row = Row(size, "embedded", index_only=index_only)
     build_and_publish(services, dispatcher, inputs, size, row, eager=True)
     row.peak_rss_mb = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
     services.engine.dispose()
     return row
 
 
-def real(size: int, inputs: list[ArticleInput], folder: Path, storage: str) -> Row:
+def real(
+    size: int, inputs: list[ArticleInput], folder: Path, storage: str, index_only: bool
+) -> Row:
     overrides: dict[str, object] = {}
     if storage == "folder":
         overrides["storage_url"] = f"file://{folder / 'site'}"
@@ -153,7 +194,7 @@ def real(size: int, inputs: list[ArticleInput], folder: Path, storage: str) -> R
         stack.start_workers(2)
         services = create_services(stack.settings, migrate=False)
         dispatcher = CeleryDispatcher(create_app(stack.settings, lambda: services))
-        row = Row(size, f"real stack ({storage})")
+        row = Row(size, f"real stack ({storage})", index_only=index_only)
         build_and_publish(services, dispatcher, inputs, size, row, eager=False)
         row.peak_rss_mb = stack.peak_rss_mb()
         services.engine.dispose()
@@ -195,10 +236,10 @@ def print_tables(rows: list[Row], hugos: dict[int, dict[str, float] | None]) -> 
     for row in rows:
         table.add_row(
             f"{row.size:,}",
-            row.setup,
+            row.label,
             f"{row.import_s:.0f}",
-            f"{row.rebuild_s:.0f}",
-            f"{row.pages_per_s:.0f}",
+            f"index {row.index_s:.0f}" if row.index_only else f"{row.rebuild_s:.0f}",
+            "-" if row.index_only else f"{row.pages_per_s:.0f}",
             f"{statistics.median(row.objects):.0f} ({max(row.objects)})" if row.objects else "-",
             summary(row.latency_ms),
             summary(row.page_ms),
@@ -236,8 +277,8 @@ def plot(rows: list[Row]) -> Path:
 
     RESULTS.mkdir(exist_ok=True)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for setup in sorted({row.setup for row in rows}):
-        mine = [row for row in rows if row.setup == setup and row.objects]
+    for setup in sorted({row.label for row in rows}):
+        mine = [row for row in rows if row.label == setup and row.objects]
         sizes = [row.size for row in mine]
         left.plot(sizes, [statistics.median(row.objects) for row in mine], marker="o", label=setup)
         right.plot(
@@ -266,16 +307,27 @@ def main() -> None:
     parser.add_argument("--publishes", type=int, default=30)
     parser.add_argument("--real-storage", choices=("folder", "s3"), default="folder")
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument(
+        "--index-only",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="SIZE",
+        help="for these sizes, import and index the archive but build no rails or pages "
+        "(publishes then write to a site with no older pages; for sizes whose full rebuild "
+        "takes hours: run a small size this way too and compare the two)",
+    )
     options = parser.parse_args()
     rows: list[Row] = []
     hugos: dict[int, dict[str, float] | None] = {}
     for size in options.sizes:
         records, inputs = corpus(size, options.publishes)
+        index_only = size in options.index_only
         with tempfile.TemporaryDirectory() as name:
-            rows.append(embedded(size, inputs, Path(name)))
+            rows.append(embedded(size, inputs, Path(name), index_only))
         if not options.skip_real:
             with tempfile.TemporaryDirectory() as name:
-                rows.append(real(size, inputs, Path(name), options.real_storage))
+                rows.append(real(size, inputs, Path(name), options.real_storage, index_only))
         with tempfile.TemporaryDirectory() as name:
             hugos[size] = hugo(size, records, Path(name))
         print_tables(rows, hugos)

@@ -67,7 +67,7 @@ def _unfinished_chunks(session: Any, event_id: int) -> list[int]:
 
 def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> list[int]:
     if phase == "rails" and session.get_bind().dialect.name == "postgresql":
-        _vacuum_index(services)
+        vacuum_index(services)
     if phase == "render":
         specs = sorted(plan_everything(session, services.settings))
         payloads = [
@@ -97,7 +97,7 @@ def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> 
     return [chunk.id for chunk in chunks]
 
 
-def _vacuum_index(services: Services) -> None:
+def vacuum_index(services: Services) -> None:
     """The index phase bulk-loaded the postings: fresh statistics let the planner use the
     term index, and a fresh visibility map lets it answer from the index alone (an
     index-only scan reads a term's heaviest postings without touching the table, five times
