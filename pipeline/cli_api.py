@@ -254,7 +254,7 @@ def remote_status(api: RemoteApi) -> None:
     console.print(f"api: {api.url}")
     table = Table(title="Last events (milliseconds after accepted)")
     for column in ("id", "kind", "article", "version", "status", "accepted", "dispatched",
-                   "started", "rendered", "live", "error"):  # fmt: skip
+                   "started", "page live", "rendered", "live", "error"):  # fmt: skip
         table.add_column(column)
     for event in events:
         timings = event["timings_ms"]
@@ -262,7 +262,7 @@ def remote_status(api: RemoteApi) -> None:
             str(event["id"]), event["kind"], event["article"] or "-",
             str(event["article_version"]), event["status"], event["stages"]["accepted"][:19],
             *(f"{timings[stage]:.0f}" if timings[stage] is not None else "-"
-              for stage in ("dispatched", "started", "rendered", "live")),
+              for stage in ("dispatched", "started", "page_live", "rendered", "live")),
             (event["error"] or "")[:60],
         )  # fmt: skip
     console.print(table)

@@ -1,5 +1,6 @@
 """Event processing: from an outbox row to live outputs, through the stages
-accepted → dispatched → started → rendered → live (or failed, with the error)."""
+accepted → dispatched → started → (the article's own page live) → rendered → live, or failed
+with the error."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from pipeline.build import SyncReport
 from pipeline.db import transaction
 from pipeline.models import UNFINISHED, Article, Event, EventKind, EventStatus, utcnow
-from pipeline.outputs import OutputSpec, list_group
+from pipeline.outputs import Kind, OutputSpec, list_group
 from pipeline.planner import plan_change
 from pipeline.rebuild import start_rebuild
 from pipeline.refresh import mark_dirty, unfinished_lists
@@ -99,20 +101,26 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         return event_outcome(services, event_id)
     try:
         with transaction(services.sessions) as session:
-            # Events of one article (and duplicates of one event) go through the index one at
-            # a time: two workers indexing the same article at once would both insert its
-            # related document, and the second would fail on the duplicate key.
-            session.execute(select(Article.id).where(Article.id == article_id).with_for_update())
-            article = session.get(Article, article_id)
-            assert article is not None, f"event {event_id} has no article"
-            changed = services.related.apply_change(session, article)
-            specs = plan_change(session, services.settings, article, previous, changed)
+            article = _locked_article(session, event_id, article_id)
+            spread = services.related.apply_own(session, article)
             first = key_of(article)
-            inline = not article.is_live or (previous is not None and previous["key"] != first)
+            live = article.is_live
+            inline = not live or (previous is not None and previous["key"] != first)
+        own_page = {OutputSpec(Kind.ARTICLE, first)} if live else set()
+        # The article's own page goes live first, as soon as its own rail is known: the
+        # reverse update and the other pages (often most of the work) follow it.
+        report = SyncReport()
+        if own_page:
+            report = services.publisher.build(services.sessions, own_page, event_id=event_id)
+            _set_stage_time(services, event_id, "page_live_at")
+        with transaction(services.sessions) as session:
+            article = _locked_article(session, event_id, article_id)
+            changed = services.related.spread_change(session, article.id, spread)
+            specs = plan_change(session, services.settings, article, previous, changed)
         lists = {} if inline else _group_lists(specs)
-        pages = specs - {spec for group in lists.values() for spec in group}
-        report = services.publisher.build(
-            services.sessions, pages, event_id=event_id, first_key=first
+        pages = specs - own_page - {spec for group in lists.values() for spec in group}
+        report.add(
+            services.publisher.build(services.sessions, pages, event_id=event_id, first_key=first)
         )
         queue = _hand_over_lists(services, event_id, lists, report)
     except Exception as error:
@@ -123,6 +131,21 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
     for list_key in queue:
         dispatcher.dispatch_list(list_key)
     return event_outcome(services, event_id)
+
+
+def _locked_article(session: Session, event_id: int, article_id: int | None) -> Article:
+    # Events of one article (and duplicates of one event) go through the index one at a time:
+    # two workers indexing the same article at once would both insert its related document,
+    # and the second would fail on the duplicate key.
+    session.execute(select(Article.id).where(Article.id == article_id).with_for_update())
+    article = session.get(Article, article_id)
+    assert article is not None, f"event {event_id} has no article"
+    return article
+
+
+def _set_stage_time(services: Services, event_id: int, column: str) -> None:
+    with transaction(services.sessions) as session:
+        session.execute(update(Event).where(Event.id == event_id).values({column: utcnow()}))
 
 
 def log_stage(services: Services, event_id: int, stage: str) -> None:

@@ -55,6 +55,13 @@ class PipelineCollector(Collector):
                 Event.accepted_at,
                 Event.live_at,
             )
+            yield self._latency(
+                session,
+                "pressrun_publish_to_page_seconds",
+                "From accepted to the article's own page live (its other pages and lists follow)",
+                Event.accepted_at,
+                Event.page_live_at,
+            )
             for stage, start, end in STAGES:
                 yield self._latency(
                     session,

@@ -179,6 +179,8 @@ class Event(Base):
     accepted_at: Mapped[when] = mapped_column(default=utcnow, index=True)
     dispatched_at: Mapped[maybe_when]
     started_at: Mapped[maybe_when]
+    # When the article's own page went live (before its other pages and lists).
+    page_live_at: Mapped[maybe_when]
     rendered_at: Mapped[maybe_when]
     live_at: Mapped[maybe_when]
     # When the relay last sent it again: it waits a stuck period before the next re-send.

@@ -80,6 +80,16 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class PendingSpread:
+    """What `apply_own` leaves to `spread_change`: the rails that showed the article before,
+    the rails already changed, and the candidates whose rails the article may enter."""
+
+    holders: set[int]
+    changed: set[int]
+    candidates: list[Neighbour]
+
+
+@dataclass(frozen=True)
 class RailEntry:
     neighbour_id: int
     score: float
@@ -521,10 +531,18 @@ class RelatedIndex:
         """Recompute a fresh article's own rail and enter it in the rails of its top
         `related_candidates` (bar `skip`) that it now belongs in: the reverse update. One
         neighbour query serves both. Returns the rails that changed."""
+        changed, others = self._place_own(session, article_id, skip)
+        return changed | self._enter(session, article_id, others)
+
+    def _place_own(
+        self, session: Session, article_id: int, skip: set[int]
+    ) -> tuple[set[int], list[Neighbour]]:
+        """An article's own rail; returns whether it changed and the candidates whose rails
+        it may enter (the reverse update's half, which `_enter` does)."""
         session.get(RelatedDocument, article_id, with_for_update=True)
         weights = self._query_weights(session, article_id)
         if not weights:
-            return {article_id} if self._store_rail(session, article_id, {}, []) else set()
+            return {article_id} if self._store_rail(session, article_id, {}, []) else set(), []
         candidates = self.neighbours(session, article_id, max(self.size, self.candidates), weights)
         changed = set()
         if self._store_rail(session, article_id, weights, candidates[: self.size]):
@@ -534,7 +552,7 @@ class RelatedIndex:
             for candidate in candidates[: self.candidates]
             if candidate.score >= self.min_score and candidate.article_id not in skip
         ]
-        return changed | self._enter(session, article_id, others)
+        return changed, others
 
     def _store_rail(
         self,
@@ -660,15 +678,25 @@ class RelatedIndex:
         now ranks (reverse update, bounded by `related_candidates`). Every rail that showed
         it (it may have been retitled, or have left the site) is recomputed in full.
         """
+        return self.spread_change(session, article.id, self.apply_own(session, article))
+
+    def apply_own(self, session: Session, article: Article) -> PendingSpread:
+        """The first half of `apply_change`: the article indexed (or removed) and its own rail
+        stored, so its page can be rendered; `spread_change` does the rest."""
         holders = set(self.holders(session, article.id))
-        changed: set[int] = set()
         if not article.is_live:
             self.remove(session, article.id)
             session.execute(delete(RelatedRail).where(RelatedRail.article_id == article.id))
-        else:
-            self.index(session, article)
-            changed = self.place(session, article.id, skip=holders)
-        for holder in sorted(holders - {article.id}):
+            return PendingSpread(holders, set(), [])
+        self.index(session, article)
+        changed, others = self._place_own(session, article.id, skip=holders)
+        return PendingSpread(holders, changed, others)
+
+    def spread_change(self, session: Session, article_id: int, pending: PendingSpread) -> set[int]:
+        """The second half: the reverse update into candidates' rails, and every rail that
+        showed the article recomputed. Returns every rail the change moved."""
+        changed = pending.changed | self._enter(session, article_id, pending.candidates)
+        for holder in sorted(pending.holders - {article_id}):
             if self.refresh_rail(session, holder):
                 changed.add(holder)
         return changed
@@ -744,6 +772,4 @@ SQLITE_SECOND_STAGE_SQL = text(
     " JOIN related_documents ON related_documents.article_id = dots.other"
     " JOIN articles ON articles.id = dots.other"
     " ORDER BY score DESC, dots.other LIMIT :fetch"
-).columns(
-    column("other", Integer), column("score", Float), column("published_at", UTCDateTime())
-)
+).columns(column("other", Integer), column("score", Float), column("published_at", UTCDateTime()))

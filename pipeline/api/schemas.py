@@ -193,8 +193,11 @@ class Stages(BaseModel):
     accepted: datetime
     dispatched: datetime | None
     started: datetime | None
-    rendered: datetime | None
-    live: datetime | None
+    page_live: datetime | None = Field(
+        description="The article's own page live; its other pages and lists follow."
+    )
+    rendered: datetime | None = Field(description="Every page of the event written.")
+    live: datetime | None = Field(description="Every list it enters written too.")
 
 
 class Timings(BaseModel):
@@ -202,6 +205,7 @@ class Timings(BaseModel):
 
     dispatched: float | None
     started: float | None
+    page_live: float | None
     rendered: float | None
     live: float | None
 

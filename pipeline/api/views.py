@@ -25,7 +25,7 @@ from pipeline.models import Article, Event, EventStatus
 from pipeline.outputs import url_path
 from pipeline.render import key_of
 
-STAGES = ("dispatched", "started", "rendered", "live")
+STAGES = ("dispatched", "started", "page_live", "rendered", "live")
 
 
 def article_views(

@@ -119,7 +119,9 @@ def test_a_newsroom_round_trip_on_the_real_stack(stack: Stack, api: httpx.Client
     # Publish, and wait until it is live (?wait= long-polls).
     published = api.post("/v1/articles/harbour/publish", headers={"Idempotency-Key": "p-1"})
     event = wait_live(api, published)
-    assert set(event["timings_ms"]) == {"dispatched", "started", "rendered", "live"}
+    timings = event["timings_ms"]
+    assert set(timings) == {"dispatched", "started", "page_live", "rendered", "live"}
+    assert timings["started"] <= timings["page_live"] <= timings["rendered"] <= timings["live"]
     article = api.get("/v1/articles/harbour").json()
     assert article["status"] == "published"
     assert article["url"] == "https://news.example.com/world/2024/11/27/harbour/"

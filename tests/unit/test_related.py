@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from pipeline.db import transaction
-from pipeline.models import Article
+from pipeline.models import Article, Event
 from tests.conftest import Newsroom
 
 TOPICS = {
@@ -70,6 +70,28 @@ def test_a_new_article_enters_an_old_articles_rail(newsroom: Newsroom) -> None:
     assert outcome.report is not None
     assert old_key in outcome.report.written  # reverse update: the old page got a new rail
     assert rail_on_page(newsroom, "volcano-old")[0] == "volcano-new"
+
+
+def test_the_new_page_goes_live_before_the_rails_it_enters(newsroom: Newsroom) -> None:
+    publish_topic(newsroom, "volcano-first", "volcano")
+    outcome = newsroom.publish(
+        slug="volcano-next",
+        title="Volcano ash closes village",
+        body="Ash from the volcano crater closed the village; geologists watched the lava.",
+        section="world",
+        tags=[],
+    )
+    assert outcome.report is not None
+    written = outcome.report.written
+    assert written[0] == newsroom.key("volcano-next")
+    assert written.index(newsroom.key("volcano-first")) > 0
+    with transaction(newsroom.services.sessions) as session:
+        event = session.get(Event, outcome.event_id)
+        assert event is not None
+        assert event.started_at is not None
+        assert event.page_live_at is not None
+        assert event.rendered_at is not None
+        assert event.started_at <= event.page_live_at <= event.rendered_at
 
 
 def test_an_unpublished_article_leaves_every_rail(newsroom: Newsroom) -> None:
