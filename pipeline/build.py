@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from pipeline import counters
+from pipeline import content_version, counters
 from pipeline.db import SessionFactory, transaction
 from pipeline.models import Output, OutputDependency, utcnow
 from pipeline.outputs import LEAF_KINDS, LONG_CACHE_KINDS, OutputSpec, content_type, url_path
@@ -85,6 +85,8 @@ class BuildStep:
     spec: OutputSpec
     rendered: Rendered | None
     digest: str | None
+    # The content version read before rendering (pipeline/content_version.py).
+    seen: int | None = None
 
 
 def digest(body: bytes) -> str:
@@ -149,18 +151,22 @@ class Publisher:
         event_id: int | None,
         report: SyncReport,
     ) -> None:
-        """Versioned writes by re-checking after upload: render what was just written or
-        deleted again, from a snapshot taken after the upload, and redo any output whose
-        content moved on meanwhile. Whoever writes a key last re-checks it last, so a render
-        from older data (a slow worker, a reordered delivery) never stays in storage; every
-        later change brings its own render. Works on any store, no locks held."""
+        """Versioned writes by re-checking after upload: when any render input changed since
+        the render (the content version moved), render what was just written or deleted
+        again, from a snapshot taken after the upload, and redo any output whose content moved
+        on meanwhile. Whoever writes a key last re-checks it last, so a render from older data
+        (a slow worker, a reordered delivery) never stays in storage; every later change
+        brings its own render. Works on any store, no locks held."""
         for _ in range(MAX_RECHECKS):
             if not done:
                 return
             with transaction(factory) as session:
+                seen = content_version.current(session)
+                # Nothing committed since these renders: rendering again gives the same bytes.
+                moved = [step for step in done if seen is None or step.seen != seen]
                 redo = [
-                    BuildStep(step.spec, fresh, digest(fresh.body) if fresh else None)
-                    for step in done
+                    BuildStep(step.spec, fresh, digest(fresh.body) if fresh else None, seen)
+                    for step in moved
                     for fresh in [self.renderer.render(session, step.spec)]
                     if (digest(fresh.body) if fresh else None) != step.digest
                 ]
@@ -179,6 +185,8 @@ class Publisher:
     ) -> tuple[list[BuildStep], int]:
         """Render every spec; returns the steps that change storage and how many did not.
         With `force` the manifest is not trusted: every output is written again."""
+        # Read first: whatever commits after this read, the re-check sees it moved.
+        seen = content_version.current(session)
         known = {} if force else stored_hashes(session, [spec.key for spec in specs])
         steps = []
         unchanged = 0
@@ -186,11 +194,11 @@ class Publisher:
             rendered = self.renderer.render(session, spec)
             if rendered is None:
                 if spec.key in known:
-                    steps.append(BuildStep(spec, None, None))
+                    steps.append(BuildStep(spec, None, None, seen))
                 continue
             body_digest = digest(rendered.body)
             if known.get(spec.key) != body_digest:
-                steps.append(BuildStep(spec, rendered, body_digest))
+                steps.append(BuildStep(spec, rendered, body_digest, seen))
             else:
                 unchanged += 1
         steps.sort(key=lambda step: _order(step, first_key))

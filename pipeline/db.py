@@ -12,6 +12,8 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline import content_version
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Installed wheels carry migrations inside the package; a checkout keeps them at the top level.
 MIGRATIONS_DIR = next(
@@ -54,7 +56,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    content_version.track(factory)
+    return factory
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

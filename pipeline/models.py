@@ -249,6 +249,15 @@ class PipelineCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class ContentVersion(Base):
+    """One row counting the commits that changed what pages are rendered from (see
+    pipeline/content_version.py): a build re-renders what it wrote only when it moved."""
+
+    __tablename__ = "content_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class Output(Base):
     """The manifest: what each storage key holds and what it was built from."""
 
