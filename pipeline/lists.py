@@ -151,10 +151,21 @@ def page_of(position_from_oldest: int, page_size: int) -> int:
     return position_from_oldest // page_size + 1
 
 
-def page(session: Session, ref: ListRef, number: int, page_size: int) -> list[Article]:
-    """Block `number` (from 1, counted from the oldest), returned newest first."""
-    query = _members(ref).order_by(*OLDEST_FIRST).offset((number - 1) * page_size)
-    return list(reversed(list(session.scalars(query.limit(page_size)))))
+def page(session: Session, ref: ListRef, number: int, page_size: int, total: int) -> list[Article]:
+    """Block `number` (from 1, counted from the oldest) of a list of `total`, newest first.
+
+    Read from whichever end is nearer: a publish rewrites the newest pages, and an offset from
+    the oldest end would step over the whole list to reach them."""
+    first = (number - 1) * page_size  # the block's oldest member, counted from the oldest
+    if number < 1 or first >= total:
+        return []
+    if first < total // 2:
+        query = _members(ref).order_by(*OLDEST_FIRST).offset(first).limit(page_size)
+        return list(reversed(list(session.scalars(query))))
+    newest_end = max(0, total - number * page_size)
+    size = min(page_size, total - first)
+    query = _members(ref).order_by(*NEWEST_FIRST).offset(newest_end).limit(size)
+    return list(session.scalars(query))
 
 
 def before(session: Session, key: SortKey, limit: int) -> list[Article]:

@@ -276,7 +276,7 @@ class Renderer:
         pages = lists.page_count(total, size)
         if spec.page < 1 or spec.page > pages:
             return None
-        items = lists.page(session, ref, spec.page, size)
+        items = lists.page(session, ref, spec.page, size, total)
         older = spec.page - 1 if spec.page > 1 else None
         newer = spec.page + 1 if spec.page < pages else 0  # 0: the list's front page
         base = self._list_base(spec)
