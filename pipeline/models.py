@@ -153,7 +153,13 @@ class Article(Base):
         order_by=ArticleTag.position, cascade="all, delete-orphan", lazy="selectin"
     )
 
-    __table_args__ = (Index("ix_articles_status_published", "status", "published_at", "id"),)
+    __table_args__ = (
+        Index("ix_articles_status_published", "status", "published_at", "id"),
+        # A section's list in order, and its length, from the index alone.
+        Index("ix_articles_section_listing", "section_id", "status", "published_at", "id"),
+        # The sitemap index's newest update per month, from the index alone.
+        Index("ix_articles_status_published_updated", "status", "published_at", "updated_at"),
+    )
 
     @property
     def tags(self) -> list[Tag]:
