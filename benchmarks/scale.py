@@ -307,6 +307,7 @@ def main() -> None:
     parser.add_argument("--publishes", type=int, default=30)
     parser.add_argument("--real-storage", choices=("folder", "s3"), default="folder")
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument(
         "--index-only",
         type=int,
@@ -323,8 +324,9 @@ def main() -> None:
     for size in options.sizes:
         records, inputs = corpus(size, options.publishes)
         index_only = size in options.index_only
-        with tempfile.TemporaryDirectory() as name:
-            rows.append(embedded(size, inputs, Path(name), index_only))
+        if not options.skip_embedded:
+            with tempfile.TemporaryDirectory() as name:
+                rows.append(embedded(size, inputs, Path(name), index_only))
         if not options.skip_real:
             with tempfile.TemporaryDirectory() as name:
                 rows.append(real(size, inputs, Path(name), options.real_storage, index_only))

@@ -744,8 +744,13 @@ def _first_stage_sql(term_count: int) -> TextClause:
     )
 
 
+# Every table is read by primary key for the candidates alone: with a plain join PostgreSQL
+# hashed the whole articles and documents tables against the 300 candidates (the related
+# query measured 25 ms at 1,000 articles and 250 ms at 100,000).
 SECOND_STAGE_SQL = text(
-    "SELECT dots.other, dots.dot / related_documents.norm AS score, articles.published_at"
+    "SELECT dots.other, dots.dot / related_documents.norm AS score,"
+    " (SELECT articles.published_at FROM articles WHERE articles.id = dots.other)"
+    " AS published_at"
     " FROM (SELECT postings.article_id AS other, SUM(postings.weight * query.weight) AS dot"
     "  FROM related_terms AS postings"
     "  JOIN (SELECT unnest(CAST(:terms AS text[])) AS term,"
@@ -754,7 +759,7 @@ SECOND_STAGE_SQL = text(
     "  WHERE postings.article_id = ANY(:candidates)"
     "  GROUP BY postings.article_id) AS dots"
     " JOIN related_documents ON related_documents.article_id = dots.other"
-    " JOIN articles ON articles.id = dots.other"
+    "  AND related_documents.article_id = ANY(:candidates)"
     " ORDER BY score DESC, dots.other LIMIT :fetch"
 )
 
