@@ -33,7 +33,6 @@ def track(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "before_flush", _note_flush)
     event.listen(factory, "do_orm_execute", _note_statement)
     event.listen(factory, "before_commit", _count_commit)
-    event.listen(factory, "after_commit", _forget)
     event.listen(factory, "after_rollback", _forget)
 
 
