@@ -38,7 +38,7 @@ from pipeline.demo_content import generate_articles
 from pipeline.events import dispatch_event, event_outcome
 from pipeline.inputs import ArticleInput, parse_article
 from pipeline.models import Article, Event, EventStatus, RelatedDocument, utcnow
-from pipeline.rebuild import CHUNK_ARTICLES, vacuum_index
+from pipeline.rebuild import CHUNK_ARTICLES, index_chunk, vacuum_index
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 
@@ -151,10 +151,7 @@ def index_everything(services: Services) -> None:
         ids = list(session.scalars(select(Article.id).order_by(Article.id)))
     for start in range(0, len(ids), CHUNK_ARTICLES):
         with transaction(services.sessions) as session:
-            chunk = session.scalars(
-                select(Article).where(Article.id.in_(ids[start : start + CHUNK_ARTICLES]))
-            )
-            services.related.index_many(session, list(chunk))
+            index_chunk(services, session, ids[start : start + CHUNK_ARTICLES])
     if services.engine.dialect.name == "postgresql":
         vacuum_index(services)
 

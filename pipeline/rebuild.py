@@ -143,8 +143,7 @@ def _work(
         }
     with transaction(services.sessions) as session:
         if phase == "index":
-            live = list(session.scalars(select(Article).where(Article.id.in_(payload))))
-            return {"fresh": services.related.index_many(session, live)}
+            return {"fresh": index_chunk(services, session, list(payload))}
         fresh = _fresh_articles(session, event_id)
         every_rail = bool(options.get("every_rail"))
         targets = services.related.rail_targets(session, list(payload), fresh, every_rail)
@@ -156,6 +155,12 @@ def _work(
         with transaction(services.sessions) as session:
             changed |= services.related.update_rail(session, article_id, fresh, stable)
     return {"rails": len(targets), "changed": len(changed)}
+
+
+def index_chunk(services: Services, session: Any, article_ids: list[int]) -> list[int]:
+    """The index phase's work for one chunk: returns the articles (re)indexed."""
+    live = list(session.scalars(select(Article).where(Article.id.in_(article_ids))))
+    return services.related.index_many(session, live)
 
 
 def _fresh_articles(session: Any, event_id: int) -> set[int]:
