@@ -20,17 +20,19 @@ OUTPUT_COUNTERS = (
 
 
 def add(session: Session, amounts: dict[str, int]) -> None:
+    """Add to the named totals, in one statement (rows in name order: one lock order for
+    every writer)."""
+    rows = [{"name": name, "value": amounts[name]} for name in sorted(amounts) if amounts[name]]
+    if not rows:
+        return
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for name in sorted(amounts):  # one lock order for every writer
-        if not amounts[name]:
-            continue
-        statement = insert(PipelineCounter).values(name=name, value=amounts[name])
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[PipelineCounter.name],
-                set_={"value": PipelineCounter.value + statement.excluded.value},
-            )
+    statement = insert(PipelineCounter).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PipelineCounter.name],
+            set_={"value": PipelineCounter.value + statement.excluded.value},
         )
+    )
 
 
 def totals(session: Session) -> dict[str, int]:
