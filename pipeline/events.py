@@ -17,7 +17,7 @@ from pipeline.models import UNFINISHED, Article, Event, EventKind, EventStatus, 
 from pipeline.outputs import Kind, OutputSpec, list_group
 from pipeline.planner import plan_change
 from pipeline.rebuild import start_rebuild
-from pipeline.refresh import mark_dirty, unfinished_lists
+from pipeline.refresh import mark_dirty_lists, unfinished_lists
 from pipeline.render import key_of
 from pipeline.services import Services
 from pipeline.transient import is_transient
@@ -30,7 +30,7 @@ class Dispatcher(Protocol):
 
     def dispatch(self, event_id: int) -> None: ...
 
-    def dispatch_list(self, list_key: str) -> None: ...
+    def dispatch_lists(self, list_keys: list[str]) -> None: ...
 
     def dispatch_chunk(self, chunk_id: int) -> None: ...
 
@@ -128,8 +128,8 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         raise
     # The event's own stage: rendered, or live when no list waits (a list refresh logs live).
     log_stage(services, event_id, EventStatus.RENDERED if lists else EventStatus.LIVE)
-    for list_key in queue:
-        dispatcher.dispatch_list(list_key)
+    if queue:
+        dispatcher.dispatch_lists(queue)
     return event_outcome(services, event_id)
 
 
@@ -190,11 +190,7 @@ def _hand_over_lists(
 ) -> list[str]:
     """Record the event's own outputs and the lists it waits for; returns lists to queue."""
     with transaction(services.sessions) as session:
-        queue = [
-            list_key
-            for list_key in sorted(lists)
-            if mark_dirty(session, list_key, lists[list_key], event_id)
-        ]
+        queue = mark_dirty_lists(session, lists, event_id)
         values: dict[str, object] = {
             "rendered_at": utcnow(),
             "outputs": report.as_json(),
@@ -258,5 +254,5 @@ def finish_unfinished(services: Services, dispatcher: Dispatcher) -> list[Outcom
             # Recorded on the event row; carry on with the rest.
             outcomes.append(Outcome(event_id, EventStatus.FAILED, error=str(error)))
     for list_key in unfinished_lists(services):
-        dispatcher.dispatch_list(list_key)
+        dispatcher.dispatch_lists([list_key])
     return outcomes

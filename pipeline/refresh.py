@@ -5,12 +5,17 @@ Each list group has a row: publishes add the outputs they dirtied and their even
 queue one refresh only when none is queued. A refresh takes everything dirty so far, renders
 it from the current database, and marks the events it covered live. Changes arriving while it
 runs set `rerun`, which queues exactly one more refresh when it ends.
+
+The lists one event queues (latest, its section, its tags, the sitemaps) travel as one task
+and are rendered as one build: one render transaction, one manifest write and one hop instead
+of one of each per list, which was most of the time between the article page and live.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -31,7 +36,7 @@ log = logging.getLogger("pressrun.refresh")
 
 
 class ListDispatcher(Protocol):
-    def dispatch_list(self, list_key: str) -> None: ...
+    def dispatch_lists(self, list_keys: list[str]) -> None: ...
 
 
 def encode(specs: Iterable[OutputSpec]) -> list[list[Any]]:
@@ -42,67 +47,144 @@ def decode(rows: Iterable[list[Any]]) -> set[OutputSpec]:
     return {OutputSpec(Kind(kind), subject, int(page)) for kind, subject, page in rows}
 
 
-def _locked_row(session: Session, list_key: str) -> ListRefresh:
+def _locked_rows(session: Session, list_keys: Iterable[str]) -> dict[str, ListRefresh]:
+    """The rows of these lists, created if new, locked in key order (every writer's order):
+    two statements however many lists an event touches."""
+    keys = sorted(set(list_keys))
+    if not keys:
+        return {}
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Inserting before locking anything: a first-ever list row another transaction is
+    # inserting is waited for while this one holds no lock it could want.
     session.execute(
         insert(ListRefresh)
-        .values(list_key=list_key, state=RefreshState.IDLE, rerun=False, specs=[],
-                waiting_events=[], refreshes=0, updated_at=utcnow())
+        .values([{"list_key": key, "state": RefreshState.IDLE, "rerun": False, "specs": [],
+                  "waiting_events": [], "refreshes": 0, "updated_at": utcnow()} for key in keys])
         .on_conflict_do_nothing(index_elements=["list_key"])
     )  # fmt: skip
-    return session.scalars(
+    rows = session.scalars(
         select(ListRefresh)
-        .where(ListRefresh.list_key == list_key)
+        .where(ListRefresh.list_key.in_(keys))
+        .order_by(ListRefresh.list_key)
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).one()
+    )
+    return {row.list_key: row for row in rows}
+
+
+def _locked_row(session: Session, list_key: str) -> ListRefresh:
+    return _locked_rows(session, [list_key])[list_key]
 
 
 def mark_dirty(
     session: Session, list_key: str, specs: Iterable[OutputSpec], event_id: int | None
 ) -> bool:
     """Record outputs to refresh; True when the caller must queue a refresh (after commit)."""
-    row = _locked_row(session, list_key)
-    row.specs = encode(decode(row.specs) | set(specs))
-    if event_id is not None:
-        row.waiting_events = sorted({*row.waiting_events, event_id})
-    if row.state == RefreshState.IDLE:
-        # `updated_at` is when the row entered its state, and only that: the relay re-sends a
-        # refresh queued or running for too long. Stamping it on every publish would hide a
-        # refresh whose worker died for as long as publishes keep coming.
-        row.state, row.updated_at = RefreshState.QUEUED, utcnow()
-        return True
-    if row.state == RefreshState.RUNNING:
-        row.rerun = True
-    return False
+    return bool(mark_dirty_lists(session, {list_key: set(specs)}, event_id))
+
+
+def mark_dirty_lists(
+    session: Session, dirty: dict[str, set[OutputSpec]], event_id: int | None
+) -> list[str]:
+    """Record each list's outputs to refresh; returns the lists the caller must queue a
+    refresh for (after commit): those that had none queued or running."""
+    queue = []
+    for list_key, row in _locked_rows(session, dirty).items():
+        row.specs = encode(decode(row.specs) | dirty[list_key])
+        if event_id is not None:
+            row.waiting_events = sorted({*row.waiting_events, event_id})
+        if row.state == RefreshState.IDLE:
+            # `updated_at` is when the row entered its state, and only that: the relay
+            # re-sends a refresh queued or running for too long. Stamping it on every publish
+            # would hide a refresh whose worker died for as long as publishes keep coming.
+            row.state, row.updated_at = RefreshState.QUEUED, utcnow()
+            queue.append(list_key)
+        elif row.state == RefreshState.RUNNING:
+            row.rerun = True
+    return queue
 
 
 def refresh_list(
     services: Services, dispatcher: ListDispatcher, list_key: str
 ) -> SyncReport | None:
-    """Run one coalesced refresh; a no-op when none is queued (a duplicate message)."""
-    with transaction(services.sessions) as session:
-        row = _locked_row(session, list_key)
-        if row.state != RefreshState.QUEUED:
-            return None
-        specs, events = decode(row.specs), list(row.waiting_events)
-        row.specs, row.waiting_events = [], []
-        row.state, row.rerun, row.updated_at = RefreshState.RUNNING, False, utcnow()
-        row.refreshes += 1
+    """Run one list's coalesced refresh (see `refresh_lists`)."""
+    return refresh_lists(services, dispatcher, [list_key])
+
+
+def refresh_lists(
+    services: Services, dispatcher: ListDispatcher, list_keys: Sequence[str]
+) -> SyncReport | None:
+    """Run the queued refreshes among `list_keys` as one build; a no-op for a list with none
+    queued (a duplicate message, or one another task took first). None when none was."""
+    taken = _take(services, list_keys)
+    if not taken:
+        return None
+    specs = set().union(*(work.specs for work in taken.values()))
     try:
         report = services.publisher.build(services.sessions, specs)
     except Exception as error:
-        _give_back(services, list_key, specs, events, error)
+        if len(taken) > 1:
+            # One bad list (a page that cannot render) must not hold the others back: put
+            # them all back and refresh them one by one, where failures count as before.
+            log.warning("refresh of lists %s failed, splitting: %s", sorted(taken), error)
+            _put_back(services, taken)
+            for list_key in sorted(taken):
+                dispatcher.dispatch_lists([list_key])
+            return None
+        for list_key, work in taken.items():
+            _give_back(services, list_key, work.specs, work.events, error)
         raise
+    again = []
     with transaction(services.sessions) as session:
-        row = _locked_row(session, list_key)
-        again = row.rerun or bool(row.specs)
-        row.state = RefreshState.QUEUED if again else RefreshState.IDLE
-        row.rerun, row.updated_at, row.failures = False, utcnow(), 0
-        mark_covered(session, events, list_key, report)
+        for list_key, row in _locked_rows(session, taken).items():
+            if row.rerun or row.specs:
+                again.append(list_key)
+            row.state = RefreshState.QUEUED if row.rerun or row.specs else RefreshState.IDLE
+            row.rerun, row.updated_at, row.failures = False, utcnow(), 0
+        covered = {key: part_of(report, work.specs) for key, work in taken.items()}
+        events = sorted({event for work in taken.values() for event in work.events})
+        mark_covered(session, events, covered)
     if again:
-        dispatcher.dispatch_list(list_key)
+        dispatcher.dispatch_lists(again)
     return report
+
+
+@dataclass(frozen=True)
+class _Work:
+    specs: set[OutputSpec]
+    events: list[int]
+
+
+def _take(services: Services, list_keys: Sequence[str]) -> dict[str, _Work]:
+    """Claim the lists among `list_keys` that have a refresh queued: their dirty outputs and
+    waiting events, the rows left running."""
+    taken = {}
+    with transaction(services.sessions) as session:
+        for list_key, row in _locked_rows(session, list_keys).items():
+            if row.state != RefreshState.QUEUED:
+                continue
+            taken[list_key] = _Work(decode(row.specs), list(row.waiting_events))
+            row.specs, row.waiting_events = [], []
+            row.state, row.rerun, row.updated_at = RefreshState.RUNNING, False, utcnow()
+            row.refreshes += 1
+    return taken
+
+
+def _put_back(services: Services, taken: dict[str, _Work]) -> None:
+    with transaction(services.sessions) as session:
+        for list_key, row in _locked_rows(session, taken).items():
+            row.specs = encode(decode(row.specs) | taken[list_key].specs)
+            row.waiting_events = sorted({*row.waiting_events, *taken[list_key].events})
+            row.state, row.rerun, row.updated_at = RefreshState.QUEUED, False, utcnow()
+
+
+def part_of(report: SyncReport, specs: set[OutputSpec]) -> SyncReport:
+    """The share of a build's report that concerns `specs` (one list of several built
+    together); outputs neither written nor deleted count as unchanged."""
+    keys = {spec.key for spec in specs}
+    written = [key for key in report.written if key in keys]
+    deleted = [key for key in report.deleted if key in keys]
+    return SyncReport(written, deleted, max(0, len(keys) - len(written) - len(deleted)))
 
 
 def _give_back(
@@ -136,15 +218,18 @@ def _give_back(
         log.error(message, extra={"list": list_key, "events": waiting})
 
 
-def mark_covered(session: Session, event_ids: list[int], list_key: str, report: SyncReport) -> None:
-    """The refresh of `list_key` covered these events: the last list makes an event live."""
+def mark_covered(session: Session, event_ids: list[int], covered: dict[str, SyncReport]) -> None:
+    """The refreshes of the lists in `covered` (with what each wrote) covered these events:
+    an event's outputs gain the lists it waited for, and its last list makes it live."""
     for event_id in sorted(event_ids):
         event = session.get(Event, event_id, with_for_update=True, populate_existing=True)
         if event is None or event.pending_lists is None:
             continue
-        event.pending_lists = [key for key in event.pending_lists if key != list_key]
         combined = SyncReport.from_json(event.outputs)
-        combined.add(report)
+        for list_key in event.pending_lists:
+            if list_key in covered:
+                combined.add(covered[list_key])
+        event.pending_lists = [key for key in event.pending_lists if key not in covered]
         event.outputs = combined.as_json()
         if not event.pending_lists and event.status == EventStatus.RENDERED:
             event.status, event.live_at = EventStatus.LIVE, utcnow()

@@ -76,7 +76,7 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
         services, dispatcher, [event_id for event_id, _ in rows if event_id not in failed]
     )
     for list_key in lists:
-        dispatcher.dispatch_list(list_key)
+        dispatcher.dispatch_lists([list_key])
     chunks = stale_chunks(services, stuck_before)
     for chunk_id in chunks:
         dispatcher.dispatch_chunk(chunk_id)

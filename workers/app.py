@@ -55,6 +55,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "pressrun.reconcile": {"queue": names["rebuild"]},
             "pressrun.prune": {"queue": names["rebuild"]},
             "pressrun.refresh_list": {"queue": names["lists"]},
+            "pressrun.refresh_lists": {"queue": names["lists"]},
             "pressrun.rebuild_chunk": {"queue": names["rebuild"]},
         },
         broker_connection_timeout=CONNECT_TIMEOUT,
@@ -110,8 +111,8 @@ class CeleryDispatcher:
         # retry=False: a broker that is down must not hold the editor's request hostage.
         self.app.tasks["pressrun.handle_event"].apply_async((event_id,), retry=False)
 
-    def dispatch_list(self, list_key: str) -> None:
-        self.app.tasks["pressrun.refresh_list"].apply_async((list_key,), retry=False)
+    def dispatch_lists(self, list_keys: list[str]) -> None:
+        self.app.tasks["pressrun.refresh_lists"].apply_async((list_keys,), retry=False)
 
     def dispatch_chunk(self, chunk_id: int) -> None:
         self.app.tasks["pressrun.rebuild_chunk"].apply_async((chunk_id,), retry=False)

@@ -10,7 +10,7 @@ from celery import Celery, Task
 from pipeline.events import Dispatcher, process_event
 from pipeline.rebuild import run_chunk
 from pipeline.reconcile import reconcile, record_run
-from pipeline.refresh import refresh_list
+from pipeline.refresh import refresh_lists
 from pipeline.relay import relay
 from pipeline.retention import prune_events
 from pipeline.schedule import run_due
@@ -46,11 +46,22 @@ def register_tasks(
             retry_if_transient(self, error)
             raise
 
-    @app.task(name="pressrun.refresh_list", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
-    def refresh(self: Task, list_key: str) -> int:
-        """One coalesced refresh of a list (home, a section, a tag, the sitemaps)."""
+    @app.task(name="pressrun.refresh_lists", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
+    def refresh(self: Task, list_keys: list[str]) -> int:
+        """The coalesced refreshes of one event's lists (home, a section, tags, the
+        sitemaps), built together."""
         try:
-            report = refresh_list(services(), dispatcher(), list_key)
+            report = refresh_lists(services(), dispatcher(), list_keys)
+        except Exception as error:
+            retry_if_transient(self, error)
+            raise
+        return len(report.written) if report else 0
+
+    @app.task(name="pressrun.refresh_list", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
+    def refresh_one(self: Task, list_key: str) -> int:
+        """One list's refresh: messages queued by a release before `refresh_lists`."""
+        try:
+            report = refresh_lists(services(), dispatcher(), [list_key])
         except Exception as error:
             retry_if_transient(self, error)
             raise

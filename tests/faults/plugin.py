@@ -43,7 +43,7 @@ def install() -> None:
     if os.environ.get("PRESSRUN_FAULTS_DUPLICATE"):
         from workers.app import CeleryDispatcher
 
-        for name in ("dispatch", "dispatch_list", "dispatch_chunk"):
+        for name in ("dispatch", "dispatch_lists", "dispatch_chunk"):
             send = getattr(CeleryDispatcher, name)
 
             def twice(self: CeleryDispatcher, argument: Any, _send: Any = send) -> None:

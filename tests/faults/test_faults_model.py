@@ -28,7 +28,7 @@ from pipeline.db import make_engine, transaction, upgrade
 from pipeline.events import dispatch_event, process_event
 from pipeline.inputs import parse_article
 from pipeline.models import Article, ArticleStatus
-from pipeline.refresh import refresh_list
+from pipeline.refresh import refresh_lists
 from pipeline.services import create_services
 from tests.faults.harness import compare, expected_site
 
@@ -57,13 +57,13 @@ class Queue:
     """The Dispatcher: tasks are queued, and the state machine delivers them."""
 
     def __init__(self) -> None:
-        self.tasks: list[tuple[str, int | str]] = []
+        self.tasks: list[tuple[str, int | tuple[str, ...]]] = []
 
     def dispatch(self, event_id: int) -> None:
         self.tasks.append(("event", event_id))
 
-    def dispatch_list(self, list_key: str) -> None:
-        self.tasks.append(("list", list_key))
+    def dispatch_lists(self, list_keys: list[str]) -> None:
+        self.tasks.append(("lists", tuple(list_keys)))
 
     def dispatch_chunk(self, chunk_id: int) -> None:
         raise AssertionError("no rebuild in this model")
@@ -136,15 +136,15 @@ class Publishing(RuleBasedStateMachine):
 
     # -- deliveries --------------------------------------------------------------------------
 
-    def run(self, task: tuple[str, int | str]) -> None:
+    def run(self, task: tuple[str, int | tuple[str, ...]]) -> None:
         kind, argument = task
         self.deliveries += 1
         if kind == "event":
             assert isinstance(argument, int)
             process_event(self.services, self.queue, argument)
         else:
-            assert isinstance(argument, str)
-            refresh_list(self.services, self.queue, argument)
+            assert isinstance(argument, tuple)
+            refresh_lists(self.services, self.queue, argument)
         self.delivered.append(task)
 
     @precondition(lambda self: bool(self.queue.tasks))

@@ -17,7 +17,7 @@ from pipeline.events import process_event
 from pipeline.inputs import parse_article
 from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
 from pipeline.outputs import Kind, OutputSpec
-from pipeline.refresh import mark_dirty, refresh_list
+from pipeline.refresh import mark_dirty, refresh_list, refresh_lists
 from pipeline.relay import relay
 from pipeline.services import Services
 from pipeline.storage import TransientStorageError
@@ -32,8 +32,8 @@ class Recorder:
     def dispatch(self, event_id: int) -> None:
         self.sent.append(("event", event_id))
 
-    def dispatch_list(self, list_key: str) -> None:
-        self.sent.append(("list", list_key))
+    def dispatch_lists(self, list_keys: list[str]) -> None:
+        self.sent.append(("lists", list_keys))
 
     def dispatch_chunk(self, chunk_id: int) -> None:
         self.sent.append(("chunk", chunk_id))
@@ -106,7 +106,7 @@ def test_a_refresh_whose_worker_died_is_resent_while_publishes_keep_coming(
     recorder = Recorder()
     report = relay(services, recorder)
     assert report.lists == ["latest"]
-    assert ("list", "latest") in recorder.sent
+    assert ("lists", ["latest"]) in recorder.sent
     with transaction(services.sessions) as session:
         row = session.scalars(select(ListRefresh)).one()
         assert row.state == RefreshState.QUEUED
@@ -152,7 +152,7 @@ def test_a_list_that_keeps_failing_fails_the_events_waiting_on_it(
     error, and the list's outputs stay dirty for the next change."""
     services = newsroom.services
     event_id, queue = _rendered_and_waiting(services, "waits-on-a-broken-list")
-    list_key = next(key for kind, key in queue.sent if kind == "list")
+    list_key = _first_list(queue)
 
     def broken(*_: object, **__: object) -> None:
         raise TransientStorageError("503 from the store")
@@ -183,7 +183,7 @@ def test_a_list_failing_for_good_fails_its_events_at_once(
 ) -> None:
     services = newsroom.services
     event_id, queue = _rendered_and_waiting(services, "waits-on-a-template-bug")
-    list_key = next(key for kind, key in queue.sent if kind == "list")
+    list_key = _first_list(queue)
 
     def broken(*_: object, **__: object) -> None:
         raise ValueError("the template broke")
@@ -192,6 +192,50 @@ def test_a_list_failing_for_good_fails_its_events_at_once(
     with pytest.raises(ValueError, match="template broke"):
         refresh_list(services, queue, list_key)
     assert _status(services, event_id) == EventStatus.FAILED
+
+
+def test_one_broken_list_does_not_hold_back_the_others_built_with_it(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event's lists are refreshed as one build; when one of them cannot render, the
+    batch splits into one refresh per list: the others go live, the broken one fails its
+    events as a single list always did."""
+    services = newsroom.services
+    event_id, queue = _rendered_and_waiting(services, "shares-a-batch-with-a-broken-list")
+    [(kind, batch)] = queue.sent
+    assert kind == "lists"
+    assert {"latest", "sitemaps"} <= set(batch)
+    original = services.publisher.build
+
+    def sitemaps_broken(factory: object, specs: object, **options: object) -> object:
+        chosen = set(specs)  # type: ignore[call-overload]
+        if any(spec.kind == Kind.SITEMAP_INDEX for spec in chosen):
+            raise ValueError("the sitemap template broke")
+        return original(factory, chosen, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services.publisher, "build", sitemaps_broken)
+    before = services.storage.get("index.html")
+    assert refresh_lists(services, queue, batch) is None
+    singles = queue.sent[1:]
+    assert sorted(singles) == sorted(("lists", [key]) for key in batch)
+    for _, keys in singles:
+        if keys == ["sitemaps"]:
+            with pytest.raises(ValueError, match="sitemap template"):
+                refresh_lists(services, queue, keys)
+        else:
+            assert refresh_lists(services, queue, keys) is not None
+    assert services.storage.get("index.html") != before
+    assert b"shares-a-batch-with-a-broken-list" in (services.storage.get("index.html") or b"")
+    with transaction(services.sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        assert event.status == EventStatus.FAILED
+        assert event.pending_lists == ["sitemaps"]
+
+
+def _first_list(queue: Recorder) -> str:
+    """The first list key the recorder was asked to refresh."""
+    return next(keys[0] for kind, keys in queue.sent if kind == "lists")  # type: ignore[index]
 
 
 def _status(services: Services, event_id: int) -> EventStatus:
