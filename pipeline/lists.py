@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from pipeline.models import Article, ArticleStatus, ArticleTag, Section, Tag
 
@@ -95,12 +95,17 @@ def _after(key: SortKey) -> Any:
     )
 
 
+# Teasers show no tags: lists load articles without them (read on access if ever needed).
+# The selectin load of every list's tags was one more query per list rendered.
+WITHOUT_TAGS = lazyload(Article.tag_links)
 NEWEST_FIRST = (Article.published_at.desc(), Article.id.desc())
 OLDEST_FIRST = (Article.published_at.asc(), Article.id.asc())
 
 
 def newest(session: Session, ref: ListRef, limit: int) -> list[Article]:
-    return list(session.scalars(_members(ref).order_by(*NEWEST_FIRST).limit(limit)))
+    """The top of a list, newest first, as teasers (articles without their tags)."""
+    query = _members(ref).options(WITHOUT_TAGS).order_by(*NEWEST_FIRST).limit(limit)
+    return list(session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -160,23 +165,27 @@ def page(session: Session, ref: ListRef, number: int, page_size: int, total: int
     if number < 1 or first >= total:
         return []
     if first < total // 2:
-        query = _members(ref).order_by(*OLDEST_FIRST).offset(first).limit(page_size)
+        query = _members(ref).options(WITHOUT_TAGS).order_by(*OLDEST_FIRST)
+        query = query.offset(first).limit(page_size)
         return list(reversed(list(session.scalars(query))))
     newest_end = max(0, total - number * page_size)
     size = min(page_size, total - first)
-    query = _members(ref).order_by(*NEWEST_FIRST).offset(newest_end).limit(size)
+    query = _members(ref).options(WITHOUT_TAGS).order_by(*NEWEST_FIRST)
+    query = query.offset(newest_end).limit(size)
     return list(session.scalars(query))
 
 
 def before(session: Session, key: SortKey, limit: int) -> list[Article]:
     """The `limit` articles published just before `key`, newest first (an article's rail)."""
-    query = _members(LATEST).where(_before(key)).order_by(*NEWEST_FIRST).limit(limit)
+    query = _members(LATEST).options(WITHOUT_TAGS).where(_before(key))
+    query = query.order_by(*NEWEST_FIRST).limit(limit)
     return list(session.scalars(query))
 
 
 def after(session: Session, key: SortKey, limit: int) -> list[Article]:
     """The `limit` articles published just after `key`: the ones whose rails show it."""
-    query = _members(LATEST).where(_after(key)).order_by(*OLDEST_FIRST).limit(limit)
+    query = _members(LATEST).options(WITHOUT_TAGS).where(_after(key))
+    query = query.order_by(*OLDEST_FIRST).limit(limit)
     return list(session.scalars(query))
 
 
@@ -203,3 +212,17 @@ def _as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def tag_slugs(session: Session, article_ids: list[int]) -> dict[int, list[str]]:
+    """The tags of many teasers in one query, in each article's own order."""
+    rows = session.execute(
+        select(ArticleTag.article_id, Tag.slug)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id.in_(article_ids))
+        .order_by(ArticleTag.article_id, ArticleTag.position)
+    )
+    found: dict[int, list[str]] = {article_id: [] for article_id in article_ids}
+    for article_id, slug in rows:
+        found[article_id].append(slug)
+    return found

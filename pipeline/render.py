@@ -169,6 +169,7 @@ class Renderer:
             select(Article)
             .join(RelatedRail, RelatedRail.neighbour_id == Article.id)
             .where(RelatedRail.article_id == article_id, Article.status == ArticleStatus.PUBLISHED)
+            .options(lists.WITHOUT_TAGS)
             .order_by(RelatedRail.rank)
         )
         return list(session.scalars(query))
@@ -236,7 +237,7 @@ class Renderer:
     # -- lists ---------------------------------------------------------------------------
 
     def _home(self, session: Session, spec: OutputSpec) -> Rendered:
-        items = lists.newest(session, LATEST, self.settings.home_size)
+        items = self._newest(session, LATEST, self.settings.home_size)
         rendered = Rendered(
             spec.key,
             spec.kind,
@@ -261,6 +262,22 @@ class Renderer:
             counts[ref] = lists.count(session, ref)
         return counts[ref]
 
+    def _newest(self, session: Session, ref: ListRef, limit: int) -> list[Article]:
+        """The newest `limit` of a list, read once per render transaction: the home page,
+        the feeds, the rail fragment and the JSON API all show the top of the same lists."""
+        tops: dict[ListRef, list[Article]] = session.info.setdefault("list_tops", {})
+        settings = self.settings
+        longest = max(
+            limit,
+            settings.home_size,
+            settings.feed_size,
+            settings.page_size,
+            settings.rail_size + 1,
+        )
+        if ref not in tops:
+            tops[ref] = lists.newest(session, ref, longest)
+        return tops[ref][:limit]
+
     def _list_base(self, spec: OutputSpec) -> str:
         if spec.kind in (Kind.SECTION, Kind.SECTION_PAGE):
             return f"/{spec.subject}/"
@@ -272,7 +289,7 @@ class Renderer:
         total = self._count(session, ref)
         if total == 0:
             return None
-        items = lists.newest(session, ref, size)
+        items = self._newest(session, ref, size)
         base = self._list_base(spec)
         older = lists.page_of(total - size - 1, size) if total > size else None
         return self._list_output(spec, ref, items, base, total, page=None, older=older, newer=None)
@@ -331,7 +348,7 @@ class Renderer:
 
     def _feed(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = LATEST if spec.kind == Kind.FEED_LATEST else ListRef("section", spec.subject)
-        items = lists.newest(session, ref, self.settings.feed_size)
+        items = self._newest(session, ref, self.settings.feed_size)
         if not items:
             return None
         page_url = "/" if ref is LATEST else f"/{spec.subject}/"
@@ -379,14 +396,15 @@ class Renderer:
 
     def _fragment_latest(self, session: Session, spec: OutputSpec) -> Rendered:
         # One more than the rail shows: the page's script drops the reader's own article.
-        items = lists.newest(session, LATEST, self.settings.rail_size + 1)
+        items = self._newest(session, LATEST, self.settings.rail_size + 1)
         body = self._page("fragment_latest.html", items=[self.teaser_view(i) for i in items])
         rendered = Rendered(spec.key, spec.kind, body)
         rendered.shows(items)
         return rendered
 
     def _api_latest(self, session: Session, spec: OutputSpec) -> Rendered:
-        items = lists.newest(session, LATEST, self.settings.feed_size)
+        items = self._newest(session, LATEST, self.settings.feed_size)
+        tags = lists.tag_slugs(session, [item.id for item in items])
         payload = {
             "site": {"name": self.settings.site_name, "url": self.site_url},
             "articles": [
@@ -394,7 +412,7 @@ class Renderer:
                     "title": item.title,
                     "url": self.absolute(url_path(key_of(item))),
                     "section": item.section.slug,
-                    "tags": [tag.slug for tag in item.tags],
+                    "tags": tags[item.id],
                     "authors": list(item.authors),
                     "published_at": item.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "updated_at": item.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
