@@ -327,7 +327,8 @@ class RelatedTerm(Base):
 
 
 class TermFrequency(Base):
-    """Document frequency per term, kept current as articles enter and leave the index."""
+    """Document frequency per term, kept current as articles enter and leave the index. The
+    empty term counts every document (pipeline/related.py, ALL_DOCUMENTS)."""
 
     __tablename__ = "term_frequencies"
     term: Mapped[str] = mapped_column(String(160), primary_key=True)

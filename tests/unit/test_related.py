@@ -158,3 +158,24 @@ def test_an_entered_rail_scores_the_newcomer_as_a_full_query_does(newsroom: News
                 assert abs(stored[newcomer] - full[newcomer]) < 1e-9 * full[newcomer]
                 entered += 1
     assert entered >= 6  # each story entered the rails of its topic's earlier stories
+
+
+def test_the_index_keeps_its_document_count_and_term_counts_exact(newsroom: Newsroom) -> None:
+    """Document frequencies (and the number of documents, the empty term's count) are kept by
+    increments on publish, update and unpublish: they must equal a count of the index."""
+    from collections import Counter
+
+    from pipeline.models import RelatedDocument, TermFrequency
+    from pipeline.related import ALL_DOCUMENTS
+
+    for number, topic in enumerate(["volcano", "football", "chips", "volcano"]):
+        publish_topic(newsroom, f"counted-{number}", topic)
+    publish_topic(newsroom, "counted-1", "chips", extra="retitled")  # an update re-indexes
+    newsroom.unpublish("counted-2")
+    with transaction(newsroom.services.sessions) as session:
+        documents = session.scalars(select(RelatedDocument)).all()
+        expected = Counter(term for document in documents for term in document.vocabulary)
+        expected[ALL_DOCUMENTS] = len(documents)
+        stored = dict(session.execute(select(TermFrequency.term, TermFrequency.documents)).all())
+    assert len(documents) == 3
+    assert {term: count for term, count in stored.items() if count} == dict(expected)
