@@ -23,7 +23,7 @@ from pipeline.models import ContentVersion
 
 # The tables renders read (pipeline/render.py, pipeline/lists.py).
 RENDER_INPUTS = frozenset(
-    {"articles", "article_tags", "sections", "tags", "redirects", "related_rails"}
+    {"articles", "article_tags", "sections", "tags", "redirects", "related_rails", "sitemap_months"}
 )
 _CHANGED = "render_inputs_changed"
 

@@ -7,15 +7,17 @@ article at the top only touches the newest pages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, lazyload
 
-from pipeline.models import Article, ArticleStatus, ArticleTag, Section, Tag
+from pipeline.models import Article, ArticleStatus, ArticleTag, Section, SitemapMonth, Tag
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,16 @@ def _before(key: SortKey) -> Any:
     )
 
 
+def _not_before(key: SortKey) -> Any:
+    return and_(
+        Article.published_at >= key.published_at,
+        or_(
+            Article.published_at > key.published_at,
+            and_(Article.published_at == key.published_at, Article.id >= key.article_id),
+        ),
+    )
+
+
 def _after(key: SortKey) -> Any:
     return and_(
         Article.published_at >= key.published_at,
@@ -138,14 +150,21 @@ def entries(session: Session, ref: ListRef) -> list[Entry]:
 
 
 def count(session: Session, ref: ListRef) -> int:
-    query = _members(ref).with_only_columns(func.count(Article.id))
-    return int(session.execute(query).scalar_one())
+    """A list's length, counted once per transaction: the planner and the renders of a
+    list's head and each of its pages all need it, and counting is linear in the list."""
+    counts: dict[ListRef, int] = session.info.setdefault("list_counts", {})
+    if ref not in counts:
+        query = _members(ref).with_only_columns(func.count(Article.id))
+        counts[ref] = int(session.execute(query).scalar_one())
+    return counts[ref]
 
 
 def position(session: Session, ref: ListRef, key: SortKey) -> int:
-    """How many members come before `key`, counted from the oldest (the key need not be in it)."""
-    query = _members(ref).where(_before(key)).with_only_columns(func.count(Article.id))
-    return int(session.execute(query).scalar_one())
+    """How many members come before `key`, counted from the oldest (the key need not be in
+    it). Counted from the newest end: a publish's key is at or near it, and counting the
+    members before it read the whole list a second time."""
+    query = _members(ref).where(_not_before(key)).with_only_columns(func.count(Article.id))
+    return count(session, ref) - int(session.execute(query).scalar_one())
 
 
 def page_count(total: int, page_size: int) -> int:
@@ -190,15 +209,77 @@ def after(session: Session, key: SortKey, limit: int) -> list[Article]:
 
 
 def months(session: Session) -> list[tuple[str, datetime]]:
-    """Every month with published articles and its newest update (for the sitemap index)."""
+    """Every month with published articles and its newest update (for the sitemap index),
+    from the rows `recount_months` keeps."""
+    rows = session.execute(
+        select(SitemapMonth.month, SitemapMonth.lastmod)
+        .where(SitemapMonth.members > 0)
+        .order_by(SitemapMonth.month)
+    )
+    return [(month, _as_utc(lastmod)) for month, lastmod in rows if lastmod is not None]
+
+
+def recount_months(session: Session, names: Iterable[str] | None = None) -> None:
+    """Bring the sitemap_months rows of these months (None: every month) in line with the
+    articles. Rows are locked in month order first (every writer's order), then counted, so
+    of two events in one month the later recount sees both articles; a month's recount reads
+    that month alone, the whole archive only for `None` (a rebuild)."""
+    if names is None:
+        counted = _count_every_month(session)
+        wanted = set(counted) | set(session.scalars(select(SitemapMonth.month)))
+    else:
+        wanted = set(names)
+    if not wanted:
+        return
+    existing = set(
+        session.scalars(select(SitemapMonth.month).where(SitemapMonth.month.in_(sorted(wanted))))
+    )
+    if missing := sorted(wanted - existing):
+        # A new month's row, inserted before any lock is taken (a racing insert is waited
+        # for while holding none); inserting only what is missing leaves the content
+        # version alone when nothing changes.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(SitemapMonth)
+            .values([{"month": month, "members": 0, "lastmod": None} for month in missing])
+            .on_conflict_do_nothing(index_elements=["month"])
+        )
+    rows = session.scalars(
+        select(SitemapMonth)
+        .where(SitemapMonth.month.in_(sorted(wanted)))
+        .order_by(SitemapMonth.month)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for row in rows:
+        members, lastmod = (
+            counted.get(row.month, (0, None))
+            if names is None
+            else (_count_month(session, row.month))
+        )
+        # Assigned only when different: an unchanged row must not count as a change to
+        # what pages are rendered from (pipeline/content_version.py).
+        if (row.members, row.lastmod) != (members, lastmod):
+            row.members, row.lastmod = members, lastmod
+
+
+def _count_month(session: Session, month: str) -> tuple[int, datetime | None]:
+    members, newest = session.execute(
+        _members(ListRef("month", month)).with_only_columns(
+            func.count(Article.id), func.max(Article.updated_at)
+        )
+    ).one()
+    return int(members), _as_utc(newest) if newest is not None else None
+
+
+def _count_every_month(session: Session) -> dict[str, tuple[int, datetime]]:
     month = _month_expression(session)
     rows = session.execute(
-        select(month, func.max(Article.updated_at))
+        select(month, func.count(Article.id), func.max(Article.updated_at))
         .where(Article.status == ArticleStatus.PUBLISHED)
         .group_by(month)
-        .order_by(month)
     )
-    return [(str(name), _as_utc(newest)) for name, newest in rows]
+    return {str(name): (int(members), _as_utc(newest)) for name, members, newest in rows}
 
 
 def _month_expression(session: Session) -> Any:

@@ -264,6 +264,17 @@ class ContentVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger)
 
 
+class SitemapMonth(Base):
+    """Each month's published articles, counted, and their newest update: what the sitemap
+    index lists, kept by the events that change a month (pipeline/lists.py) so the index is
+    rendered from one row per month instead of a scan of the whole archive."""
+
+    __tablename__ = "sitemap_months"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, UTC
+    members: Mapped[int] = mapped_column(Integer)
+    lastmod: Mapped[maybe_when]
+
+
 class Output(Base):
     """The manifest: what each storage key holds and what it was built from."""
 

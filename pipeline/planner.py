@@ -78,6 +78,8 @@ def plan_change(
         placements.append(placement_before(article.id, previous))
     if article.is_live:
         placements.append(placement_now(article))
+    # The sitemap index reads each month's count and newest update from one row per month.
+    lists.recount_months(session, {month_of(p.sort_key.published_at) for p in placements})
     for placement in placements:
         for ref in placement.lists:
             specs |= list_outputs(session, settings, ref, placement.sort_key)
@@ -140,6 +142,7 @@ def plan_everything(session: Session, settings: Settings) -> set[OutputSpec]:
     live = session.scalars(select(Article).where(Article.status == ArticleStatus.PUBLISHED))
     specs |= {OutputSpec(Kind.ARTICLE, key_of(article)) for article in live}
     specs |= {OutputSpec(Kind.ARTICLE, key) for key in session.scalars(select(Redirect.old_key))}
+    lists.recount_months(session)
     for month, _ in lists.months(session):
         specs.add(OutputSpec(Kind.SITEMAP_MONTH, month))
     for model, head, paged in (

@@ -254,14 +254,6 @@ class Renderer:
         kind = "section" if spec.kind in (Kind.SECTION, Kind.SECTION_PAGE) else "tag"
         return ListRef(kind, spec.subject)
 
-    def _count(self, session: Session, ref: ListRef) -> int:
-        """A list's length, counted once per render transaction: a list's head and each of
-        its pages all need it, and counting is linear in the list."""
-        counts: dict[ListRef, int] = session.info.setdefault("list_counts", {})
-        if ref not in counts:
-            counts[ref] = lists.count(session, ref)
-        return counts[ref]
-
     def _newest(self, session: Session, ref: ListRef, limit: int) -> list[Article]:
         """The newest `limit` of a list, read once per render transaction: the home page,
         the feeds, the rail fragment and the JSON API all show the top of the same lists."""
@@ -286,7 +278,7 @@ class Renderer:
     def _list_head(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = self._list_ref(spec)
         size = self.settings.page_size
-        total = self._count(session, ref)
+        total = lists.count(session, ref)
         if total == 0:
             return None
         items = self._newest(session, ref, size)
@@ -297,7 +289,7 @@ class Renderer:
     def _list_page(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = self._list_ref(spec)
         size = self.settings.page_size
-        total = self._count(session, ref)
+        total = lists.count(session, ref)
         pages = lists.page_count(total, size)
         if spec.page < 1 or spec.page > pages:
             return None

@@ -26,3 +26,33 @@ def test_every_page_holds_its_block_whichever_end_it_is_read_from(newsroom: News
             assert slugs == list(reversed(block)), number
         assert page(session, ref, page_count(total, size) + 1, size, total) == []
         assert page(session, ref, 0, size, total) == []
+
+
+def test_a_position_counts_the_members_before_any_key(newsroom: Newsroom) -> None:
+    """Counted from the newest end, a key's position is still the number of older members,
+    for members, for keys between them (ties on the date broken by id) and beyond both ends."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from pipeline.lists import SortKey, position
+    from pipeline.models import Article
+
+    for number in range(7):
+        # Pairs share a date: the id breaks the tie.
+        newsroom.publish(
+            slug=f"pos-{number}", section="positions", published_at=f"2024-02-0{1 + number // 2}"
+        )
+    ref = ListRef("section", "positions")
+    with transaction(newsroom.services.sessions) as session:
+        members = session.execute(
+            select(Article.published_at, Article.id).where(Article.slug.like("pos-%"))
+        ).all()
+        keys = {SortKey(when, article_id) for when, article_id in members}
+        keys |= {SortKey(when, article_id + 1000) for when, article_id in members}
+        keys |= {SortKey(when - timedelta(days=30), 0) for when, _ in members}
+        keys |= {SortKey(when + timedelta(days=30), 0) for when, _ in members}
+        for key in keys:
+            older = sum((when, article_id) < (key.published_at, key.article_id)
+                        for when, article_id in members)  # fmt: skip
+            assert position(session, ref, key) == older, key

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from pipeline.db import transaction
+from pipeline.models import Article
 from tests.conftest import Newsroom
 
 
@@ -132,3 +136,42 @@ def test_moving_an_article_leaves_a_redirect(newsroom: Newsroom) -> None:
     newsroom.unpublish("mover")
     assert newsroom.read(old_key) is None
     assert newsroom.read(new_key) is None
+
+
+def test_sitemap_months_follow_publishes_moves_and_unpublishes(newsroom: Newsroom) -> None:
+    """The sitemap index reads one row per month that events keep: after a publish, a move to
+    another month, an update and an unpublish, the rows equal a recount of the archive, and
+    the stored sitemap index lists exactly the months with published articles."""
+    from xml.etree import ElementTree as ET
+
+    from pipeline import lists
+    from pipeline.models import SitemapMonth
+
+    def month_rows() -> dict[str, tuple[int, object]]:
+        with transaction(newsroom.services.sessions) as session:
+            rows = session.scalars(select(SitemapMonth).where(SitemapMonth.members > 0))
+            return {row.month: (row.members, row.lastmod) for row in rows}
+
+    def listed() -> list[str]:
+        index = ET.fromstring((newsroom.read("sitemap.xml") or "").encode())
+        return [
+            (loc.text or "").rsplit("/", 1)[-1].removesuffix(".xml")
+            for loc in index.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")
+        ]
+
+    newsroom.publish(slug="stays", published_at="2024-01-10T09:00:00Z")
+    newsroom.publish(slug="moves", published_at="2024-01-20T09:00:00Z")
+    assert {month: rows[0] for month, rows in month_rows().items()} == {"2024-01": 2}
+    newsroom.publish(slug="moves", published_at="2024-03-02T09:00:00Z", title="Moved on")
+    assert {month: rows[0] for month, rows in month_rows().items()} == {
+        "2024-01": 1,
+        "2024-03": 1,
+    }
+    assert listed() == ["2024-01", "2024-03"]
+    newsroom.unpublish("stays")
+    assert listed() == ["2024-03"]
+    with transaction(newsroom.services.sessions) as session:
+        recounted = lists._count_every_month(session)
+        lastmod = session.scalars(select(Article.updated_at).where(Article.slug == "moves")).one()
+    assert month_rows() == {month: (members, when) for month, (members, when) in recounted.items()}
+    assert month_rows()["2024-03"][1] == lastmod
