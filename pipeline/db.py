@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
@@ -27,9 +29,19 @@ SessionFactory = sessionmaker[Session]
 MIGRATION_LOCK_ID = 0x70726573
 
 
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns decoded by orjson (a related query decodes a few hundred articles' term
+    weights: 8 ms with the standard library, under 2 with orjson); the standard library
+    takes what orjson refuses (NaN, which json.dumps writes for a float NaN)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=json_loads)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
@@ -42,6 +54,7 @@ def make_engine(url: str) -> Engine:
         url,
         pool_pre_ping=True,
         connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+        json_deserializer=json_loads,
     )
 
 

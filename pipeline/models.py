@@ -321,6 +321,9 @@ class RelatedDocument(Base):
     indexed_version: Mapped[int] = mapped_column(Integer)
     # Every distinct term of the article, so its document frequencies can be taken back out.
     vocabulary: Mapped[list[str]] = mapped_column(default=list)
+    # The article's postings (term: weight) in one row: scoring a candidate reads one row
+    # instead of its postings, and building a query reads one row per article.
+    term_weights: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
 
 
 class RelatedTerm(Base):

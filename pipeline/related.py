@@ -9,7 +9,6 @@ most telling terms.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Float,
-    Integer,
     String,
     column,
     delete,
@@ -40,7 +38,6 @@ from pipeline.models import (
     RelatedRail,
     RelatedTerm,
     TermFrequency,
-    UTCDateTime,
 )
 from pipeline.rail_merge import Entry, entry_for, merged
 from pipeline.sanitize import html_to_text
@@ -178,15 +175,17 @@ class RelatedIndex:
         weighted = {term: (1 + math.log(count)) * idf[term] for term, count in bag.items()}
         kept = sorted(weighted, key=lambda term: (-weighted[term], term))[:STORED_TERMS]
         norm = math.sqrt(sum(weighted[term] ** 2 for term in kept)) or 1.0
+        weights = {term: 1 + math.log(bag[term]) for term in kept}
         document = {
             "article_id": article.id,
             "norm": norm,
             "indexed_version": article.version,
             "vocabulary": sorted(bag),
+            "term_weights": weights,
         }
         postings = [
-            {"article_id": article.id, "term": term, "weight": 1 + math.log(bag[term])}
-            for term in kept
+            {"article_id": article.id, "term": term, "weight": weight}
+            for term, weight in weights.items()
         ]
         return document, postings
 
@@ -325,7 +324,7 @@ class RelatedIndex:
         strongest = dict(list(query_weights.items())[:CANDIDATE_TERMS])
         candidates = list(session.scalars(self._first_stage(article_id, strongest)))
         rows = self._second_stage(session, article_id, query_weights, fetch, candidates)
-        found = {other: (float(score) / document.norm, when) for other, score, when in rows}
+        found = {other: (score / document.norm, when) for other, score, when in rows}
         if self.semantic is not None:
             found = self._blend_semantic(session, article_id, query_weights, document, found, fetch)
         own = session.get(Article, article_id)
@@ -362,36 +361,34 @@ class RelatedIndex:
         query_weights: dict[str, float],
         fetch: int,
         candidates: list[int],
-    ) -> list[Any]:
-        """The candidates scored on every query term, best first: (id, score, date) rows."""
+    ) -> list[tuple[int, float, datetime]]:
+        """The candidates scored on every query term, best first: (id, dot product, date).
+
+        Each candidate's weights are one row, scored here: a few hundred primary-key reads,
+        where joining their postings read 26,000 rows (35 ms at 100,000 articles), and
+        PostgreSQL's planner, left to choose, read the query terms' whole postings lists."""
         if not candidates:
             return []
-        if session.get_bind().dialect.name != "postgresql":
-            # SQLite: the query and the candidates as two JSON values in one cached statement
-            # (an expression with a VALUES list of 150 rows was compiled anew on every query,
-            # which cost more than running it).
-            rows = session.execute(
-                SQLITE_SECOND_STAGE_SQL,
-                {
-                    "weights": json.dumps(query_weights),
-                    "candidates": json.dumps(candidates),
-                    "fetch": fetch,
-                },
-            )
-            return list(rows.all())
-        # On PostgreSQL the query terms and candidates travel as two arrays: the plan reads
-        # each candidate's postings by primary key (a few hundred rows each) instead of the
-        # query terms' whole postings lists, which grow with the archive.
         rows = session.execute(
-            SECOND_STAGE_SQL,
-            {
-                "terms": list(query_weights),
-                "weights": list(query_weights.values()),
-                "candidates": candidates,
-                "fetch": fetch,
-            },
+            select(RelatedDocument.article_id, RelatedDocument.norm, RelatedDocument.term_weights)
+            .where(RelatedDocument.article_id.in_(candidates))
+        )  # fmt: skip
+        dots, norms = {}, {}
+        for other, norm, weights in rows:
+            if other != article_id:
+                # The shared terms alone (a set intersection, in C): a handful of the ~100.
+                shared = weights.keys() & query_weights.keys()
+                dots[other] = sum(query_weights[term] * weights[term] for term in shared)
+                norms[other] = norm
+        best = sorted(dots, key=lambda other: (-dots[other] / norms[other], other))[:fetch]
+        dates = dict(
+            session.execute(
+                select(Article.id, Article.published_at).where(Article.id.in_(best))
+            ).all()
         )
-        return list(rows.all())
+        return [
+            (other, dots[other] / norms[other], dates[other]) for other in best if other in dates
+        ]
 
     def _candidates(
         self,
@@ -478,14 +475,15 @@ class RelatedIndex:
     ) -> dict[int, dict[str, float]]:
         """Each article's query: its strongest terms, weighted tf x idf^2 (the document side
         carries tf alone), in three queries however many articles."""
-        postings: dict[int, dict[str, float]] = {}
-        rows = session.execute(
-            select(RelatedTerm.article_id, RelatedTerm.term, RelatedTerm.weight).where(
-                RelatedTerm.article_id.in_(article_ids)
+        postings: dict[int, dict[str, float]] = {
+            article_id: weights
+            for article_id, weights in session.execute(
+                select(RelatedDocument.article_id, RelatedDocument.term_weights).where(
+                    RelatedDocument.article_id.in_(article_ids)
+                )
             )
-        )
-        for article_id, term, weight in rows:
-            postings.setdefault(article_id, {})[term] = weight
+            if weights
+        }
         idf = self._idf(session, sorted({term for terms in postings.values() for term in terms}))
         queries = {}
         for article_id, weights in postings.items():
@@ -508,12 +506,16 @@ class RelatedIndex:
         """For each other article, the terms that add most to its score, strongest first."""
         contributions: dict[int, dict[str, float]] = {other: {} for other in others}
         rows = session.execute(
-            select(RelatedTerm.article_id, RelatedTerm.term, RelatedTerm.weight).where(
-                RelatedTerm.article_id.in_(others), RelatedTerm.term.in_(list(query_weights))
+            select(RelatedDocument.article_id, RelatedDocument.term_weights).where(
+                RelatedDocument.article_id.in_(others)
             )
         )
-        for other, term, weight in rows:
-            contributions[other][term] = weight * query_weights[term]
+        for other, weights in rows:
+            contributions[other] = {
+                term: weight * query_weights[term]
+                for term, weight in weights.items()
+                if term in query_weights
+            }
         return {
             other: sorted(terms, key=lambda term: (-terms[term], term))[:EXPLAIN_TERMS]
             for other, terms in contributions.items()
@@ -598,13 +600,7 @@ class RelatedIndex:
         own_article = session.get(Article, article_id)
         assert own is not None
         assert own_article is not None
-        postings: dict[str, float] = dict(
-            session.execute(
-                select(RelatedTerm.term, RelatedTerm.weight).where(
-                    RelatedTerm.article_id == article_id
-                )
-            ).all()
-        )
+        postings: dict[str, float] = own.term_weights
         queries = self._query_weights_many(session, holders)
         facts = {
             holder: (norm, published_at)
@@ -758,46 +754,3 @@ def _first_stage_sql(term_count: int) -> TextClause:
         " JOIN related_documents ON related_documents.article_id = dots.other"
         " ORDER BY dots.dot / related_documents.norm DESC, dots.other LIMIT :limit"
     )
-
-
-# Every table is read by primary key for the candidates alone. Each candidate's postings are
-# read by its primary-key range in a LATERAL subquery that OFFSET 0 keeps from being
-# flattened: left to itself, the planner read each query term's whole postings list and
-# filtered it by candidate, linear in the archive (17,000 pages, 290 ms at 100,000 articles;
-# a few hundred pages this way). With a plain join it also hashed the whole articles and
-# documents tables against the 300 candidates.
-SECOND_STAGE_SQL = text(
-    "WITH query AS MATERIALIZED (SELECT unnest(CAST(:terms AS text[])) AS term,"
-    "                                   unnest(CAST(:weights AS float8[])) AS weight)"
-    " SELECT dots.other, dots.dot / related_documents.norm AS score,"
-    " (SELECT articles.published_at FROM articles WHERE articles.id = dots.other)"
-    " AS published_at"
-    " FROM (SELECT candidate.id AS other, SUM(postings.weight * query.weight) AS dot"
-    "  FROM unnest(CAST(:candidates AS integer[])) AS candidate(id)"
-    "  CROSS JOIN LATERAL (SELECT related_terms.term, related_terms.weight"
-    "   FROM related_terms WHERE related_terms.article_id = candidate.id OFFSET 0) AS postings"
-    "  JOIN query ON query.term = postings.term"
-    "  GROUP BY candidate.id) AS dots"
-    " JOIN related_documents ON related_documents.article_id = dots.other"
-    "  AND related_documents.article_id = ANY(:candidates)"
-    " ORDER BY score DESC, dots.other LIMIT :fetch"
-)
-
-# SQLite: each candidate's postings read by primary-key range (a few hundred rows at most),
-# each matched to the query through an automatic index on the materialised query terms: the
-# cost depends on the candidates, not on the archive (joining the query terms' whole postings
-# lists was faster at 1,000 articles and linear in the archive; one primary-key lookup per
-# candidate and query term, 45,000, was 1.6x slower than the range reads). CROSS JOIN fixes
-# that order.
-SQLITE_SECOND_STAGE_SQL = text(
-    "WITH query(term, weight) AS MATERIALIZED (SELECT key, value FROM json_each(:weights))"
-    " SELECT dots.other, dots.dot / related_documents.norm AS score, articles.published_at"
-    " FROM (SELECT postings.article_id AS other, SUM(postings.weight * query.weight) AS dot"
-    "  FROM json_each(:candidates) AS candidate"
-    "  CROSS JOIN related_terms AS postings ON postings.article_id = candidate.value"
-    "  CROSS JOIN query ON query.term = postings.term"
-    "  GROUP BY postings.article_id) AS dots"
-    " JOIN related_documents ON related_documents.article_id = dots.other"
-    " JOIN articles ON articles.id = dots.other"
-    " ORDER BY score DESC, dots.other LIMIT :fetch"
-).columns(column("other", Integer), column("score", Float), column("published_at", UTCDateTime()))
