@@ -47,6 +47,7 @@ class RealStack:
     settings: Settings
     env: dict[str, str]
     folder: Path
+    database: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_workers(self, count: int, queues: str = "events,lists,rebuild") -> None:
@@ -93,11 +94,28 @@ class RealStack:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def database_exists(name: str) -> bool:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return found is not None
+
+
+def copy_database(source: str, target: str) -> None:
+    """A copy of `source` (no one may be connected to it) as `target`, replacing it."""
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+
+
 @contextmanager
-def real_stack(folder: Path, redis_db: int = 14, **overrides: object) -> Iterator[RealStack]:
+def real_stack(
+    folder: Path, redis_db: int = 14, template: str | None = None, **overrides: object
+) -> Iterator[RealStack]:
+    """The stack on a new database: empty, or a copy of `template` (migrated on start)."""
     name = f"pressrun_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
     redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}").flushdb()
     port = free_port()
     moto = subprocess.Popen(
@@ -128,7 +146,7 @@ def real_stack(folder: Path, redis_db: int = 14, **overrides: object) -> Iterato
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     env |= {f"PRESSRUN_{k.upper()}": str(v) for k, v in vars(settings).items() if v is not None}
-    stack = RealStack(settings, env, folder)
+    stack = RealStack(settings, env, folder, name)
     try:
         subprocess.run(
             [str(BIN / "pressrun"), "db", "upgrade"], env=env, check=True, capture_output=True
