@@ -131,8 +131,9 @@ class Publisher:
                 len(step.rendered.body) for step in steps if step.rendered is not None
             ),
         }
-        report = self.sync(factory, steps, event_id, counts)
-        self._settle(factory, steps, event_id, report)
+        report, version = self._sync(factory, steps, event_id, counts)
+        if version is None or any(step.seen != version for step in steps):
+            self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
         return report
 
@@ -206,6 +207,17 @@ class Publisher:
         """Put and delete what `steps` say, then record it in the manifest; `counts` are
         added to the pipeline's totals in the manifest's transaction (with the outputs
         uploaded and deleted here)."""
+        return self._sync(factory, steps, event_id, counts)[0]
+
+    def _sync(
+        self,
+        factory: SessionFactory,
+        steps: list[BuildStep],
+        event_id: int | None,
+        counts: dict[str, int] | None,
+    ) -> tuple[SyncReport, int | None]:
+        """`sync`, and the content version read after the upload, in the manifest's
+        transaction: when it has not moved since the render, no re-check is needed."""
         report = SyncReport()
         for step in steps:
             if step.rendered is not None:
@@ -219,12 +231,13 @@ class Publisher:
         totals["outputs_uploaded"] = totals.get("outputs_uploaded", 0) + len(report.written)
         totals["outputs_deleted"] = totals.get("outputs_deleted", 0) + len(report.deleted)
         with transaction(factory) as session:
+            version = content_version.current(session)  # after the upload: see `_settle`
             record_manifest(session, steps, event_id)
             # Last: the counter rows are the fleet's hottest locks, held only for the commit.
             counters.add(session, totals)
         if self.purger is not None and steps:
             self.purger.purge(sorted({url_path(step.spec.key) for step in steps}))
-        return report
+        return report, version
 
     def _stored(self, rendered: Rendered, event_id: int | None) -> StoredObject:
         # Object metadata is capped at 2 KB on S3: the first versions are plenty to trace.

@@ -91,7 +91,7 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         event.started_at = utcnow()
         event.attempts += 1
         kind, article_id, previous = event.kind, event.article_id, event.previous
-    log_stage(services, event_id, EventStatus.STARTED)
+        log_event(event, EventStatus.STARTED)
     if kind == EventKind.REBUILD:
         try:
             start_rebuild(services, dispatcher, event_id)
@@ -126,8 +126,6 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
     except Exception as error:
         _record_failure(services, event_id, error)
         raise
-    # The event's own stage: rendered, or live when no list waits (a list refresh logs live).
-    log_stage(services, event_id, EventStatus.RENDERED if lists else EventStatus.LIVE)
     if queue:
         dispatcher.dispatch_lists(queue)
     return event_outcome(services, event_id)
@@ -148,32 +146,28 @@ def _set_stage_time(services: Services, event_id: int, column: str) -> None:
         session.execute(update(Event).where(Event.id == event_id).values({column: utcnow()}))
 
 
-def log_stage(services: Services, event_id: int, stage: str) -> None:
-    """One structured line per stage an event reaches, with its timings."""
-    with transaction(services.sessions) as session:
-        event = session.get(Event, event_id)
-        if event is None:
-            return
-        started = event.accepted_at
-        reached = {
-            EventStatus.RENDERED: event.rendered_at,
-            EventStatus.LIVE: event.live_at,
-        }.get(EventStatus(stage)) or utcnow()
-        report = SyncReport.from_json(event.outputs)
-        log.info(
-            "event %s %s",
-            event_id,
-            stage,
-            extra={
-                "event_id": event_id,
-                "kind": str(event.kind),
-                "article_id": event.article_id,
-                "version": event.article_version,
-                "stage": stage,
-                "duration_ms": round((reached - started).total_seconds() * 1000, 1),
-                "outputs": report.written_total + report.deleted_total,
-            },
-        )
+def log_event(event: Event, stage: str) -> None:
+    """One structured line per stage an event reaches, with its timings (logged inside the
+    transaction that recorded the stage, with no transaction of its own)."""
+    reached = {
+        EventStatus.RENDERED: event.rendered_at,
+        EventStatus.LIVE: event.live_at,
+    }.get(EventStatus(stage)) or utcnow()
+    report = SyncReport.from_json(event.outputs)
+    log.info(
+        "event %s %s",
+        event.id,
+        stage,
+        extra={
+            "event_id": event.id,
+            "kind": str(event.kind),
+            "article_id": event.article_id,
+            "version": event.article_version,
+            "stage": stage,
+            "duration_ms": round((reached - event.accepted_at).total_seconds() * 1000, 1),
+            "outputs": report.written_total + report.deleted_total,
+        },
+    )
 
 
 def _group_lists(specs: set[OutputSpec]) -> dict[str, set[OutputSpec]]:
@@ -202,6 +196,11 @@ def _hand_over_lists(
         else:
             values.update(status=EventStatus.LIVE, live_at=utcnow())
         session.execute(update(Event).where(Event.id == event_id).values(**values))
+        # The event's own stage: rendered, or live when no list waits (a list refresh logs
+        # live).
+        event = session.get(Event, event_id, populate_existing=True)
+        if event is not None:
+            log_event(event, EventStatus.RENDERED if lists else EventStatus.LIVE)
     return queue
 
 
