@@ -122,9 +122,12 @@ class ArticleTag(Base):
     article_id: Mapped[int] = mapped_column(
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
-    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), primary_key=True, index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     tag: Mapped[Tag] = relationship(lazy="joined")
+
+    # A tag's members from the index alone (its list is counted on every publish to it).
+    __table_args__ = (Index("ix_article_tags_tag_article", "tag_id", "article_id"),)
 
 
 class Article(Base):
@@ -159,6 +162,9 @@ class Article(Base):
         Index("ix_articles_section_listing", "section_id", "status", "published_at", "id"),
         # The sitemap index's newest update per month, from the index alone.
         Index("ix_articles_status_published_updated", "status", "published_at", "updated_at"),
+        # A tag list joins its members by id: their status and date from this index instead
+        # of a heap page each (a 4,000-article tag counted in 260 ms at 100,000, now 7).
+        Index("ix_articles_id_status_published", "id", "status", "published_at"),
     )
 
     @property
