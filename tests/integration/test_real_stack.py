@@ -130,8 +130,11 @@ def test_a_burst_of_200_publishes_coalesces_list_refreshes(stack: Stack) -> None
         assert statuses.count(EventStatus.LIVE) == 200
         refreshes = session.get(ListRefresh, "section:business")
         assert refreshes is not None
-        # Coalesced: far fewer renders of the section's first page than publishes.
-        assert refreshes.refreshes < 100
+        # Coalesced: fewer renders of the section's first page than publishes. (One task
+        # refreshes all of an event's lists, so a refresh is short and the next one takes
+        # the publishes that came meanwhile: about one refresh per two publishes here, where
+        # one task per list coalesced four but finished the burst a quarter later.)
+        assert refreshes.refreshes < 160
         for spec in (
             OutputSpec(Kind.HOME),
             OutputSpec(Kind.SECTION, "business"),
