@@ -362,7 +362,8 @@ class RelatedIndex:
         fetch: int,
         candidates: list[int],
     ) -> list[tuple[int, float, datetime]]:
-        """The candidates scored on every query term, best first: (id, dot product, date).
+        """The candidates scored on every query term, best first: (id, dot product over the
+        candidate's norm, date); the caller divides by the query article's norm.
 
         Each candidate's weights are one row, scored here: a few hundred primary-key reads,
         where joining their postings read 26,000 rows (35 ms at 100,000 articles), and
