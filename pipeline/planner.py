@@ -142,7 +142,6 @@ def plan_everything(session: Session, settings: Settings) -> set[OutputSpec]:
     live = session.scalars(select(Article).where(Article.status == ArticleStatus.PUBLISHED))
     specs |= {OutputSpec(Kind.ARTICLE, key_of(article)) for article in live}
     specs |= {OutputSpec(Kind.ARTICLE, key) for key in session.scalars(select(Redirect.old_key))}
-    lists.recount_months(session)
     for month, _ in lists.months(session):
         specs.add(OutputSpec(Kind.SITEMAP_MONTH, month))
     for model, head, paged in (

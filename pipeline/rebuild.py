@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select, text, update
 
+from pipeline import lists
 from pipeline.build import SyncReport
 from pipeline.db import transaction
 from pipeline.models import Article, ArticleStatus, Event, EventStatus, RebuildChunk, utcnow
@@ -69,6 +70,9 @@ def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> 
     if phase == "rails" and session.get_bind().dialect.name == "postgresql":
         vacuum_index(services)
     if phase == "render":
+        # Every month recounted (the events keep the months they touch) before the plan
+        # reads them; the report-only reconcile plans from the rows as they stand.
+        lists.recount_months(session)
         specs = sorted(plan_everything(session, services.settings))
         payloads = [
             [
