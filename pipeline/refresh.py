@@ -76,13 +76,6 @@ def _locked_row(session: Session, list_key: str) -> ListRefresh:
     return _locked_rows(session, [list_key])[list_key]
 
 
-def mark_dirty(
-    session: Session, list_key: str, specs: Iterable[OutputSpec], event_id: int | None
-) -> bool:
-    """Record outputs to refresh; True when the caller must queue a refresh (after commit)."""
-    return bool(mark_dirty_lists(session, {list_key: set(specs)}, event_id))
-
-
 def mark_dirty_lists(
     session: Session, dirty: dict[str, set[OutputSpec]], event_id: int | None
 ) -> list[str]:
@@ -102,13 +95,6 @@ def mark_dirty_lists(
         elif row.state == RefreshState.RUNNING:
             row.rerun = True
     return queue
-
-
-def refresh_list(
-    services: Services, dispatcher: ListDispatcher, list_key: str
-) -> SyncReport | None:
-    """Run one list's coalesced refresh (see `refresh_lists`)."""
-    return refresh_lists(services, dispatcher, [list_key])
 
 
 def refresh_lists(
@@ -139,7 +125,7 @@ def refresh_lists(
         for list_key, row in _locked_rows(session, taken).items():
             if row.rerun or row.specs:
                 again.append(list_key)
-            row.state = RefreshState.QUEUED if row.rerun or row.specs else RefreshState.IDLE
+            row.state = RefreshState.QUEUED if list_key in again else RefreshState.IDLE
             row.rerun, row.updated_at, row.failures = False, utcnow(), 0
         covered = {key: part_of(report, work.specs) for key, work in taken.items()}
         events = sorted({event for work in taken.values() for event in work.events})

@@ -17,7 +17,7 @@ from pipeline.events import process_event
 from pipeline.inputs import parse_article
 from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
 from pipeline.outputs import Kind, OutputSpec
-from pipeline.refresh import mark_dirty, refresh_list, refresh_lists
+from pipeline.refresh import mark_dirty_lists, refresh_lists
 from pipeline.relay import relay
 from pipeline.services import Services
 from pipeline.storage import TransientStorageError
@@ -95,14 +95,14 @@ def test_a_refresh_whose_worker_died_is_resent_while_publishes_keep_coming(
     publishes kept coming, and every event waiting for the list stayed unfinished."""
     long_ago = utcnow() - timedelta(hours=1)
     with transaction(services.sessions) as session:
-        mark_dirty(session, "latest", {OutputSpec(Kind.HOME)}, None)
+        mark_dirty_lists(session, {"latest": {OutputSpec(Kind.HOME)}}, None)
         session.execute(
             update(ListRefresh)
             .where(ListRefresh.list_key == "latest")
             .values(state=RefreshState.RUNNING, updated_at=long_ago)
         )
     with transaction(services.sessions) as session:  # a publish while it "runs"
-        assert not mark_dirty(session, "latest", {OutputSpec(Kind.FEED_LATEST)}, None)
+        assert not mark_dirty_lists(session, {"latest": {OutputSpec(Kind.FEED_LATEST)}}, None)
     recorder = Recorder()
     report = relay(services, recorder)
     assert report.lists == ["latest"]
@@ -160,10 +160,10 @@ def test_a_list_that_keeps_failing_fails_the_events_waiting_on_it(
     monkeypatch.setattr(services.publisher, "build", broken)
     for _ in range(services.settings.max_attempts - 1):
         with pytest.raises(TransientStorageError):
-            refresh_list(services, queue, list_key)
+            refresh_lists(services, queue, [list_key])
         assert _status(services, event_id) == EventStatus.RENDERED
     with pytest.raises(TransientStorageError):
-        refresh_list(services, queue, list_key)
+        refresh_lists(services, queue, [list_key])
     with transaction(services.sessions) as session:
         event = session.get(Event, event_id)
         assert event is not None
@@ -190,7 +190,7 @@ def test_a_list_failing_for_good_fails_its_events_at_once(
 
     monkeypatch.setattr(services.publisher, "build", broken)
     with pytest.raises(ValueError, match="template broke"):
-        refresh_list(services, queue, list_key)
+        refresh_lists(services, queue, [list_key])
     assert _status(services, event_id) == EventStatus.FAILED
 
 
