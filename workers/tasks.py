@@ -46,26 +46,24 @@ def register_tasks(
             retry_if_transient(self, error)
             raise
 
+    def refresh_and_count(task: Task, list_keys: list[str]) -> int:
+        try:
+            report = refresh_lists(services(), dispatcher(), list_keys)
+        except Exception as error:
+            retry_if_transient(task, error)
+            raise
+        return len(report.written) if report else 0
+
     @app.task(name="pressrun.refresh_lists", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
     def refresh(self: Task, list_keys: list[str]) -> int:
         """The coalesced refreshes of one event's lists (home, a section, tags, the
         sitemaps), built together."""
-        try:
-            report = refresh_lists(services(), dispatcher(), list_keys)
-        except Exception as error:
-            retry_if_transient(self, error)
-            raise
-        return len(report.written) if report else 0
+        return refresh_and_count(self, list_keys)
 
     @app.task(name="pressrun.refresh_list", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
     def refresh_one(self: Task, list_key: str) -> int:
         """One list's refresh: messages queued by a release before `refresh_lists`."""
-        try:
-            report = refresh_lists(services(), dispatcher(), [list_key])
-        except Exception as error:
-            retry_if_transient(self, error)
-            raise
-        return len(report.written) if report else 0
+        return refresh_and_count(self, [list_key])
 
     @app.task(name="pressrun.rebuild_chunk", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
     def rebuild_chunk(self: Task, chunk_id: int) -> None:
