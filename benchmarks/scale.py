@@ -96,8 +96,7 @@ def build_and_publish(
     eager: bool,
 ) -> None:
     if row.index_only:
-        if not row.reused:
-            import_and_index(services, inputs, size, row)
+        import_and_index(services, inputs, size, row)
     else:
         build(services, dispatcher, inputs, size, row, eager=eager)
     publish(services, dispatcher, inputs[size:], row, eager=eager)
@@ -241,10 +240,9 @@ def real(
                 copy_database(stack.database, template)
         stack.start_workers(2)
         dispatcher = CeleryDispatcher(create_app(stack.settings, lambda: services))
-        if index_only:
-            publish(services, dispatcher, inputs[size:], row, eager=False)
-        else:
-            build_and_publish(services, dispatcher, inputs, size, row, eager=False)
+        if not index_only:
+            build(services, dispatcher, inputs, size, row, eager=False)
+        publish(services, dispatcher, inputs[size:], row, eager=False)
         row.peak_rss_mb = stack.peak_rss_mb()
         services.engine.dispose()
     return row
