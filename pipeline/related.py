@@ -475,7 +475,8 @@ class RelatedIndex:
         self, session: Session, article_ids: list[int]
     ) -> dict[int, dict[str, float]]:
         """Each article's query: its strongest terms, weighted tf x idf^2 (the document side
-        carries tf alone), in three queries however many articles."""
+        carries tf alone), in two queries however many articles (their weights rows, then
+        the document counts)."""
         postings: dict[int, dict[str, float]] = {
             article_id: weights
             for article_id, weights in session.execute(
