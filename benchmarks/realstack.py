@@ -116,7 +116,6 @@ def real_stack(
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
         copy = f' TEMPLATE "{template}"' if template else ""
         admin.execute(f'CREATE DATABASE "{name}"{copy}')
-    redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}").flushdb()
     port = free_port()
     moto = subprocess.Popen(
         [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
@@ -135,6 +134,8 @@ def real_stack(
     values: dict[str, object] = {
         "database_url": f"{PG}/{name}",
         "broker_url": f"redis://127.0.0.1:6379/{redis_db}",
+        # Queues of their own: two benchmarks side by side never take each other's tasks.
+        "queue_prefix": f"{name}-",
         "storage_url": "s3://bench/site",
         "s3_endpoint_url": endpoint,
     }
@@ -158,5 +159,7 @@ def real_stack(
         moto.wait(10)
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}").flushdb()
+        broker = redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}")
+        for key in broker.scan_iter(match=f"*{name}*"):
+            broker.delete(key)
         shutil.rmtree(folder / "ignored", ignore_errors=True)

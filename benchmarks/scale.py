@@ -18,11 +18,14 @@ import resource
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -31,13 +34,13 @@ from sqlalchemy.orm import Session
 from benchmarks import hugo_site
 from benchmarks.publish_latency import percentile, stage_times, wait_live
 from benchmarks.realstack import copy_database, database_exists, real_stack
-from pipeline import articles
+from pipeline import articles, rebuild
 from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.demo_content import generate_articles
 from pipeline.events import dispatch_event, event_outcome
 from pipeline.inputs import ArticleInput, parse_article
-from pipeline.models import Article, Event, EventStatus, RelatedDocument, utcnow
+from pipeline.models import Article, Event, EventStatus, Output, RelatedDocument, utcnow
 from pipeline.rebuild import CHUNK_ARTICLES, index_chunk, vacuum_index
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
@@ -65,6 +68,11 @@ class Row:
     index_s: float = 0.0
     # The index-only database copied from a template an earlier run left (--index-template).
     reused: bool = False
+    # Real stack: the rebuild's render phase (the only one that writes objects) on its own,
+    # and, on S3, the server's own PUT rate measured after it on the same server.
+    render_s: float = 0.0
+    written: int = 0
+    put_ceiling: float = 0.0
 
     @property
     def label(self) -> str:
@@ -133,11 +141,66 @@ def build(
     started = time.perf_counter()
     outcome = dispatch_event(services, dispatcher, change.event_id)
     if not eager:
-        wait_live(services, [change.event_id], timeout=7200)
+        render_began = wait_rebuilt(services, change.event_id)
+        row.render_s = time.perf_counter() - render_began
         outcome = event_outcome(services, change.event_id)
     row.rebuild_s = time.perf_counter() - started
     if outcome.report is not None:
-        row.pages_per_s = outcome.report.written_total / row.rebuild_s
+        row.written = outcome.report.written_total
+        row.pages_per_s = row.written / row.rebuild_s
+
+
+def wait_rebuilt(services: Services, event_id: int, timeout: float = 7200) -> float:
+    """Wait for a fleet rebuild to finish; returns when its render phase was first seen open
+    (the index and rails phases write nothing, so objects/s is counted over this phase)."""
+    deadline = time.monotonic() + timeout
+    render_began = None
+    while time.monotonic() < deadline:
+        progress = rebuild.progress(services, event_id)
+        if progress.phase == "render" and render_began is None:
+            render_began = time.perf_counter()
+        if progress.finished:
+            return render_began if render_began is not None else time.perf_counter()
+        time.sleep(0.25)
+    raise TimeoutError(f"rebuild {event_id} not done after {timeout}s")
+
+
+def put_ceiling(endpoint: str, body: bytes, seconds: float = 4.0) -> float:
+    """The S3 server's own PUT rate for objects like ours: the best of a few client
+    concurrencies, each putting `body` as fast as the server takes it for `seconds`."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(max_pool_connections=32),
+    )
+    client.create_bucket(Bucket="ceiling")
+    rates = []
+    for threads in (4, 8, 16):
+        stop = time.monotonic() + seconds
+
+        def put_until_stop(thread: int, stop: float = stop) -> int:
+            count = 0
+            while time.monotonic() < stop:
+                client.put_object(Bucket="ceiling", Key=f"{thread}/{count}", Body=body)
+                count += 1
+            return count
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            total = sum(pool.map(put_until_stop, range(threads)))
+        rates.append(total / (time.perf_counter() - began))
+    return max(rates)
+
+
+def sample_page(services: Services) -> bytes:
+    """One article page as stored: the ceiling is measured with objects of its size."""
+    with transaction(services.sessions) as session:
+        key = session.scalar(select(Output.key).where(Output.key.like("articles/%")).limit(1))
+    body = services.storage.get(key) if key else None
+    return body or b"x" * 10_000
 
 
 def publish(
@@ -244,6 +307,8 @@ def real(
             build(services, dispatcher, inputs, size, row, eager=False)
         publish(services, dispatcher, inputs[size:], row, eager=False)
         row.peak_rss_mb = stack.peak_rss_mb()
+        if storage == "s3" and stack.settings.s3_endpoint_url:
+            row.put_ceiling = put_ceiling(stack.settings.s3_endpoint_url, sample_page(services))
         services.engine.dispose()
     return row
 
@@ -296,6 +361,7 @@ def print_tables(rows: list[Row], hugos: dict[int, dict[str, float] | None]) -> 
             ", ".join(f"{size:.0f}" for size in row.peak_rss_mb),
         )
     WIDE.print(table)
+    print_throughput([row for row in rows if row.render_s > 0])
     if any(hugos.values()):
         side = Table(title="Hugo side by side (same corpus)")
         for column in (
@@ -316,6 +382,30 @@ def print_tables(rows: list[Row], hugos: dict[int, dict[str, float] | None]) -> 
         WIDE.print(side)
     elif not hugo_site.hugo_available():
         WIDE.print(f"Hugo not installed: {hugo_site.HUGO_INSTALL_HINT}")
+
+
+def print_throughput(rows: list[Row]) -> None:
+    """The real stack's render phase: objects written per second, and on S3 beside the
+    server's own PUT ceiling (the issue's target: at least 80% of it)."""
+    if not rows:
+        return
+    table = Table(title="rebuild render phase: objects written per second")
+    for column in ("articles", "setup", "render phase s", "objects", "objects/s",
+                   "S3 server PUT ceiling /s", "share of ceiling"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for row in rows:
+        rate = row.written / row.render_s
+        ceiling = row.put_ceiling
+        table.add_row(
+            f"{row.size:,}",
+            row.label,
+            f"{row.render_s:.0f}",
+            f"{row.written:,}",
+            f"{rate:.0f}",
+            f"{ceiling:.0f}" if ceiling else "-",
+            f"{rate / ceiling:.0%}" if ceiling else "-",
+        )
+    WIDE.print(table)
 
 
 def plot(rows: list[Row]) -> Path:

@@ -7,6 +7,7 @@ HEAD per object). Pages are written before the lists that link to them, and dele
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -87,6 +88,16 @@ class BuildStep:
     digest: str | None
     # The content version read before rendering (pipeline/content_version.py).
     seen: int | None = None
+    # The event's own article: written before every other page, which may link to it.
+    first: bool = False
+
+    @property
+    def wave(self) -> int:
+        """Writes go out in waves, each wave's puts at once (see `Storage.put_many`): the
+        event's article, then the other pages, then the lists that link to them."""
+        if self.first:
+            return 0
+        return 1 if self.spec.kind in LEAF_KINDS else 2
 
 
 def digest(body: bytes) -> str:
@@ -163,7 +174,7 @@ class Publisher:
                     for fresh in [self.renderer.render(session, step.spec)]
                     if (digest(fresh.body) if fresh else None) != step.digest
                 ]
-            redo.sort(key=lambda step: _order(step, None))
+            redo.sort(key=_order)
             if redo:
                 log.info("re-check: %d outputs moved on while being written", len(redo))
                 report.add(self.sync(factory, redo, event_id, {"rechecks_redone": len(redo)}))
@@ -191,10 +202,10 @@ class Publisher:
                 continue
             body_digest = digest(rendered.body)
             if known.get(spec.key) != body_digest:
-                steps.append(BuildStep(spec, rendered, body_digest, seen))
+                steps.append(BuildStep(spec, rendered, body_digest, seen, spec.key == first_key))
             else:
                 unchanged += 1
-        steps.sort(key=lambda step: _order(step, first_key))
+        steps.sort(key=_order)
         return steps, unchanged
 
     def sync(
@@ -219,10 +230,13 @@ class Publisher:
         """`sync`, and the content version read after the upload, in the manifest's
         transaction: when it has not moved since the render, no re-check is needed."""
         report = SyncReport()
-        for step in steps:
-            if step.rendered is not None:
-                self.storage.put(self._stored(step.rendered, event_id))
-                report.written.append(step.spec.key)
+        writes = [step for step in steps if step.rendered is not None]
+        for _, wave in itertools.groupby(writes, key=lambda step: step.wave):
+            batch = list(wave)
+            self.storage.put_many(
+                [self._stored(step.rendered, event_id) for step in batch if step.rendered]
+            )
+            report.written.extend(step.spec.key for step in batch)
         removals = [step.spec.key for step in steps if step.rendered is None]
         # Lists were rewritten above; only now do the pages they no longer link to go.
         self.storage.delete(removals)
@@ -255,15 +269,11 @@ class Publisher:
         )
 
 
-def _order(step: BuildStep, first_key: str | None) -> tuple[int, str]:
-    """The event's article first, other pages next, then lists; deletions after all writes,
-    pages last."""
-    is_leaf = step.spec.kind in LEAF_KINDS
+def _order(step: BuildStep) -> tuple[int, str]:
+    """Writes in their waves; deletions after all writes, pages last."""
     if step.rendered is not None:
-        if step.spec.key == first_key:
-            return (0, "")
-        return (1 if is_leaf else 2, step.spec.key)
-    return (4 if is_leaf else 3, step.spec.key)
+        return (step.wave, step.spec.key)
+    return (4 if step.spec.kind in LEAF_KINDS else 3, step.spec.key)
 
 
 def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:

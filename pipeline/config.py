@@ -43,6 +43,8 @@ class Settings:
     cache_control_long: str = "public, max-age=300, s-maxage=86400"
     cache_control_short: str = "public, max-age=30, s-maxage=60"
     s3_endpoint_url: str | None = None
+    # PUTs a worker keeps in flight while it writes a build's pages (then its lists).
+    s3_upload_threads: int = 8
     # Queue names are prefixed with this (several sites, or tests, on one broker).
     queue_prefix: str = ""
     # The relay re-sends an event nobody dispatched after this many seconds...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlparse
@@ -33,6 +33,11 @@ class StoredObject:
 
 class Storage(Protocol):
     def put(self, item: StoredObject) -> None: ...
+
+    def put_many(self, items: Sequence[StoredObject]) -> None:
+        """Put every item, in any order and possibly at once; raises the first failure once
+        the others have finished (the caller orders what must land first as separate calls)."""
+        ...
 
     def delete(self, keys: Iterable[str]) -> None: ...
 

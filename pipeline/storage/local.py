@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from pipeline.storage import StoredObject, UnsafeKey, check_key
@@ -44,6 +44,11 @@ class LocalStorage:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    def put_many(self, items: Sequence[StoredObject]) -> None:
+        # A local write is a few system calls: threads would add more than they save.
+        for item in items:
+            self.put(item)
 
     def delete(self, keys: Iterable[str]) -> None:
         for key in keys:

@@ -7,7 +7,8 @@ to retry), and into `None` for a missing key, so the domain never imports botoco
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -58,10 +59,11 @@ def _translate(error: Exception, action: str) -> StorageError:
 
 
 class S3Storage:
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+    def __init__(self, client: Any, bucket: str, prefix: str = "", upload_threads: int = 8) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.upload_threads = upload_threads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Storage:
@@ -71,7 +73,7 @@ class S3Storage:
         client = boto3.session.Session().client(
             "s3", endpoint_url=settings.s3_endpoint_url, config=_client_config()
         )
-        return cls(client, url.netloc, url.path)
+        return cls(client, url.netloc, url.path, settings.s3_upload_threads)
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
@@ -109,6 +111,22 @@ class S3Storage:
             )
         except (ClientError, BotoCoreError) as error:
             raise _translate(error, f"put {item.key}") from None
+
+    def put_many(self, items: Sequence[StoredObject]) -> None:
+        """Puts at once over the client's connection pool: a PUT is mostly waiting on the
+        network, so one worker keeps several in flight (a rebuild's wave holds hundreds)."""
+        if len(items) <= 1 or self.upload_threads <= 1:
+            for item in items:
+                self.put(item)
+            return
+        # A pool per call: a worker process forks after import, and threads do not survive
+        # a fork; starting a few threads costs far less than one PUT.
+        with ThreadPoolExecutor(min(self.upload_threads, len(items))) as pool:
+            futures = [pool.submit(self.put, item) for item in items]
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
 
     def delete(self, keys: Iterable[str]) -> None:
         names = [self._key(key) for key in keys]
