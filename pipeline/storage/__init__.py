@@ -35,8 +35,8 @@ class Storage(Protocol):
     def put(self, item: StoredObject) -> None: ...
 
     def put_many(self, items: Sequence[StoredObject]) -> None:
-        """Put every item, in any order and possibly at once; raises the first failure once
-        the others have finished (the caller orders what must land first as separate calls)."""
+        """Put every item, in any order and possibly at once (the caller orders what must
+        land first as separate calls). On a failure it raises; some items may have landed."""
         ...
 
     def delete(self, keys: Iterable[str]) -> None: ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urlparse
 
@@ -114,17 +114,23 @@ class S3Storage:
 
     def put_many(self, items: Sequence[StoredObject]) -> None:
         """Puts at once over the client's connection pool: a PUT is mostly waiting on the
-        network, so one worker keeps several in flight (a rebuild's wave holds hundreds)."""
+        network, so one worker keeps several in flight (a rebuild's wave holds hundreds).
+        The first failure stops the wave: puts not yet started are dropped rather than each
+        sitting out its own retries against a store that is down (the task retries)."""
         if len(items) <= 1 or self.upload_threads <= 1:
             for item in items:
                 self.put(item)
             return
         # A pool per call: a worker process forks after import, and threads do not survive
         # a fork; starting a few threads costs far less than one PUT.
-        with ThreadPoolExecutor(min(self.upload_threads, len(items))) as pool:
+        pool = ThreadPoolExecutor(min(self.upload_threads, len(items)))
+        try:
             futures = [pool.submit(self.put, item) for item in items]
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         for future in futures:
-            error = future.exception()
+            error = None if future.cancelled() else future.exception()
             if error is not None:
                 raise error
 
