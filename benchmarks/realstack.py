@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import psutil
 import psycopg
 import redis
+from botocore.config import Config
 
 from pipeline.config import Settings
 
@@ -94,6 +96,18 @@ class RealStack:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
+def s3_client(endpoint: str) -> Any:
+    """A client of the benchmark's S3 server, with a pool wide enough for 32 PUTs at once."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(max_pool_connections=32),
+    )
+
+
 def database_exists(name: str) -> bool:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
         found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -124,13 +138,7 @@ def real_stack(
     )
     _wait_for_port(port)
     endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    ).create_bucket(Bucket="bench")
+    s3_client(endpoint).create_bucket(Bucket="bench")
     values: dict[str, object] = {
         "database_url": f"{PG}/{name}",
         "broker_url": f"redis://127.0.0.1:6379/{redis_db}",

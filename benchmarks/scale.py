@@ -24,8 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -33,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks import hugo_site
 from benchmarks.publish_latency import percentile, stage_times, wait_live
-from benchmarks.realstack import copy_database, database_exists, real_stack
+from benchmarks.realstack import copy_database, database_exists, real_stack, s3_client
 from pipeline import articles, rebuild
 from pipeline.config import Settings
 from pipeline.db import transaction
@@ -168,14 +166,7 @@ def wait_rebuilt(services: Services, event_id: int, timeout: float = 7200) -> fl
 def put_ceiling(endpoint: str, body: bytes, seconds: float = 4.0) -> float:
     """The S3 server's own PUT rate for objects like ours: the best of a few client
     concurrencies, each putting `body` as fast as the server takes it for `seconds`."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(max_pool_connections=32),
-    )
+    client = s3_client(endpoint)
     client.create_bucket(Bucket="ceiling")
     rates = []
     for threads in (4, 8, 16):
