@@ -39,7 +39,7 @@ from pipeline.demo_content import generate_articles
 from pipeline.events import dispatch_event, event_outcome
 from pipeline.inputs import ArticleInput, parse_article
 from pipeline.models import Article, Event, EventStatus, Output, RelatedDocument, utcnow
-from pipeline.rebuild import CHUNK_ARTICLES, index_chunk, vacuum_index
+from pipeline.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 
@@ -249,8 +249,8 @@ def index_everything(services: Services) -> None:
     for start in range(0, len(ids), CHUNK_ARTICLES):
         with transaction(services.sessions) as session:
             index_chunk(services, session, ids[start : start + CHUNK_ARTICLES])
-    if services.engine.dialect.name == "postgresql":
-        vacuum_index(services)
+    refresh_statistics(services, "index")
+    refresh_statistics(services, "rails")
 
 
 def related_times(services: Services, samples: int = 100) -> list[float]:
