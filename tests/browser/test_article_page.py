@@ -30,28 +30,15 @@ from bs4 import BeautifulSoup
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from pipeline.demo import SiteHandler
+from tests.browser.chromium import ARTIFACTS, CHROMIUM, MISSING, launch, local_context
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DEMO_ARTICLES = 40
 RAIL_SIZE = 10  # Settings.rail_size
 RELATED_SIZE = 5  # PRESSRUN_RELATED_SIZE default
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARTICLE_PATH = re.compile(r"^/[a-z0-9-]+/\d{4}/\d{2}/\d{2}/[a-z0-9-]+/$")
 SITEMAP_NS = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-# The page must load nothing from off the test server: such a request is aborted, and the
-# console error it causes fails the test.
-OFF_SITE = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
 NEW_TITLE = "Zorvath lantern regatta returns to Quillmere after long absence"
 
 
@@ -185,9 +172,9 @@ def driver() -> Iterator[Playwright]:
 def launched(driver: Playwright) -> Iterator[Launched]:
     """The browser, or why there is none: each test then fails (never skips) with the reason."""
     if not CHROMIUM.exists():
-        yield Launched(None, f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
+        yield Launched(None, MISSING)
         return
-    browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    browser = launch(driver)
     yield Launched(browser, None)
     browser.close()
 
@@ -195,9 +182,7 @@ def launched(driver: Playwright) -> Iterator[Launched]:
 def _page(launched: Launched, **context_options: Any) -> Page:
     if launched.browser is None:
         pytest.fail(launched.problem or "no browser")
-    context = launched.browser.new_context(**context_options)
-    context.route(OFF_SITE, lambda route: route.abort())
-    return context.new_page()
+    return local_context(launched.browser, **context_options).new_page()
 
 
 def _visit(launched: Launched, url: str, **context_options: Any) -> Visit:

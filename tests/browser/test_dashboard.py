@@ -23,9 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.browser.chromium import ARTIFACTS, CHROMIUM, MISSING, launch, local_context
 from tests.integration.conftest import (  # noqa: F401 (fixtures)
     Stack,
     database_url,
@@ -38,18 +39,6 @@ from tests.integration.conftest import (  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-OFF_SITE = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
 # The dashboard refreshes every 5 s and the broker is asked every 5 s: a change shows within
 # a few refreshes, even on a busy machine.
 SHOWS_WITHIN = 60_000
@@ -134,21 +123,11 @@ def fleet(
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
+        pytest.fail(MISSING)
     with sync_playwright() as driver:
-        launched = _launch(driver)
+        launched = launch(driver)
         yield launched
         launched.close()
-
-
-def _launch(driver: Playwright) -> Browser:
-    return driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
-
-def _context(browser: Browser, fleet: Fleet, **options: Any) -> BrowserContext:
-    context = browser.new_context(**options)
-    context.route(OFF_SITE, lambda route: route.abort())
-    return context
 
 
 def _watch(page: Page, fleet: Fleet) -> Page:
@@ -201,7 +180,7 @@ def test_the_dashboard_follows_publishes_and_retries_a_failed_one(
     assert lost["status"] == "failed", lost
     assert "NoSuchBucket" in lost["error"]
 
-    desktop = _context(browser, fleet, viewport={"width": 1280, "height": 900})
+    desktop = local_context(browser, viewport={"width": 1280, "height": 900})
     page = _watch(desktop.new_page(), fleet)
     _sign_in(page, fleet)
     failed = page.locator('[data-panel="failed"]')
@@ -259,7 +238,7 @@ def test_the_dashboard_follows_publishes_and_retries_a_failed_one(
     state = desktop.storage_state()
     desktop.close()
 
-    phone = _context(browser, fleet, viewport={"width": 390, "height": 844},
+    phone = local_context(browser, viewport={"width": 390, "height": 844},
                      device_scale_factor=2, is_mobile=True, has_touch=True,
                      storage_state=state)  # fmt: skip
     page = _watch(phone.new_page(), fleet)
@@ -273,7 +252,7 @@ def test_the_dashboard_follows_publishes_and_retries_a_failed_one(
     phone.close()
 
     # Without JavaScript: everything but the live refresh.
-    plain = _context(browser, fleet, java_script_enabled=False)
+    plain = local_context(browser, java_script_enabled=False)
     page = _watch(plain.new_page(), fleet)
     _sign_in(page, fleet)
     expect(page.locator('[data-panel="recent"] tbody tr')).to_have_count(9)
