@@ -118,7 +118,7 @@ def refresh_lists(
                 dispatcher.dispatch_lists([list_key])
             return None
         for list_key, work in taken.items():
-            _give_back(services, list_key, work.specs, work.events, error)
+            _give_back(services, list_key, work, error)
         raise
     again = []
     with transaction(services.sessions) as session:
@@ -159,9 +159,15 @@ def _take(services: Services, list_keys: Sequence[str]) -> dict[str, _Work]:
 def _put_back(services: Services, taken: dict[str, _Work]) -> None:
     with transaction(services.sessions) as session:
         for list_key, row in _locked_rows(session, taken).items():
-            row.specs = encode(decode(row.specs) | taken[list_key].specs)
-            row.waiting_events = sorted({*row.waiting_events, *taken[list_key].events})
+            row.waiting_events = _merge_back(row, taken[list_key])
             row.state, row.rerun, row.updated_at = RefreshState.QUEUED, False, utcnow()
+
+
+def _merge_back(row: ListRefresh, work: _Work) -> list[int]:
+    """Claimed work returned to its (locked) row: its outputs are dirty again, beside any a
+    publish marked meanwhile. Returns the events waiting on the row, old and new."""
+    row.specs = encode(decode(row.specs) | work.specs)
+    return sorted({*row.waiting_events, *work.events})
 
 
 def part_of(report: SyncReport, specs: set[OutputSpec]) -> SyncReport:
@@ -173,22 +179,15 @@ def part_of(report: SyncReport, specs: set[OutputSpec]) -> SyncReport:
     return SyncReport(written, deleted, max(0, len(keys) - len(written) - len(deleted)))
 
 
-def _give_back(
-    services: Services,
-    list_key: str,
-    specs: set[OutputSpec],
-    events: list[int],
-    error: Exception,
-) -> None:
+def _give_back(services: Services, list_key: str, work: _Work, error: Exception) -> None:
     """A failed refresh puts its work back, queued for the retry or the relay. One that no
     retry can cure (or that failed `max_attempts` times in a row) fails the events waiting on
     it, with its error, so they show up as failed instead of waiting for ever; the outputs
     stay dirty for the next change or `pressrun events retry`."""
     with transaction(services.sessions) as session:
         row = _locked_row(session, list_key)
-        row.specs = encode(decode(row.specs) | specs)
+        waiting = _merge_back(row, work)
         row.failures += 1
-        waiting = sorted({*row.waiting_events, *events})
         if is_transient(error) and row.failures < services.settings.max_attempts:
             row.waiting_events = waiting
             row.state, row.updated_at = RefreshState.QUEUED, utcnow()
