@@ -107,6 +107,18 @@ def _coerce(name: str, annotation: object, raw: str) -> object:
     return raw
 
 
+def positive_int(name: str, raw: str) -> int:
+    """An environment variable that must be a whole number of at least 1 (the API's and the
+    dashboard's settings; the domain's own go through `_coerce`)."""
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: must be a whole number") from None
+    if number < 1:
+        raise ConfigError(f"{name}={raw!r}: must be at least 1")
+    return number
+
+
 def _mask_url(value: str) -> str:
     if "://" not in value or "@" not in value:
         return value

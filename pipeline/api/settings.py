@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, positive_int
 
 ENV_NAMES = {
     "max_body_bytes": "PRESSRUN_API_MAX_BODY_BYTES",
@@ -43,17 +43,7 @@ class ApiSettings:
             raw = env.get(name)
             if raw is None or raw == "":
                 continue
-            values[field] = raw if field == "webhook_secret" else _positive(name, raw)
+            values[field] = raw if field == "webhook_secret" else positive_int(name, raw)
         if "preview_seconds" in values and int(str(values["preview_seconds"])) > 7 * 86400:
             raise ConfigError("PRESSRUN_API_PREVIEW_SECONDS: at most 604800 (7 days)")
         return cls(**values)  # type: ignore[arg-type]
-
-
-def _positive(name: str, raw: str) -> int:
-    try:
-        number = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: must be a whole number") from None
-    if number < 1:
-        raise ConfigError(f"{name}={raw!r}: must be at least 1")
-    return number

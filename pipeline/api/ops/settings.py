@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, positive_int
 from pipeline.metrics import STUCK_AFTER
 
 
@@ -55,15 +55,5 @@ class OpsSettings:
                     choices = " or ".join(repr(auth.value) for auth in MetricsAuth)
                     raise ConfigError(f"{name}={raw!r}: must be {choices}") from None
             else:
-                values[field] = _positive(name, raw)
+                values[field] = positive_int(name, raw)
         return cls(**values)  # type: ignore[arg-type]
-
-
-def _positive(name: str, raw: str) -> int:
-    try:
-        number = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: must be a whole number") from None
-    if number < 1:
-        raise ConfigError(f"{name}={raw!r}: must be at least 1")
-    return number
