@@ -21,12 +21,15 @@ from pipeline.db import transaction
 from pipeline.models import Article, ArticleStatus, Event, EventStatus, RebuildChunk, utcnow
 from pipeline.outputs import Kind, OutputSpec
 from pipeline.planner import plan_everything
+from pipeline.related import placed_rails
 from pipeline.services import Services
 
 log = logging.getLogger("pressrun.rebuild")
 PHASES = ("index", "rails", "render")
 CHUNK_ARTICLES = 250
 CHUNK_OUTPUTS = 400
+# Rails recomputed in one transaction: their locks, reads and writes are shared statements.
+RAILS_PER_TRANSACTION = 25
 
 
 class ChunkDispatcher(Protocol):
@@ -167,12 +170,20 @@ def _work(
         every_rail = bool(options.get("every_rail"))
         targets = services.related.rail_targets(session, list(payload), fresh, every_rail)
         stable = services.related.has_stable(session, fresh)
-    # One short transaction per rail: chunks on other workers refresh neighbouring rails at
-    # the same time, and long transactions over many rails deadlock each other.
+    # Short transactions: chunks on other workers refresh neighbouring rails at the same
+    # time, and long transactions over many rails deadlock each other. A placed article
+    # writes older articles' rails too: one per transaction. A recomputed rail writes only
+    # itself, locked in id order with the others of its batch.
+    placing = placed_rails(targets, fresh, stable)
     changed: set[int] = set()
-    for article_id in targets:
+    for article_id in placing:
         with transaction(services.sessions) as session:
-            changed |= services.related.update_rail(session, article_id, fresh, stable)
+            changed |= services.related.place(session, article_id, skip=fresh)
+    recomputing = sorted(set(targets) - set(placing))
+    for start in range(0, len(recomputing), RAILS_PER_TRANSACTION):
+        with transaction(services.sessions) as session:
+            batch = recomputing[start : start + RAILS_PER_TRANSACTION]
+            changed |= services.related.refresh_rails(session, batch)
     return {"rails": len(targets), "changed": len(changed)}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from pipeline.db import transaction
 from pipeline.events import Outcome
@@ -179,3 +179,27 @@ def test_the_index_keeps_its_document_count_and_term_counts_exact(newsroom: News
         stored = dict(session.execute(select(TermFrequency.term, TermFrequency.documents)).all())
     assert len(documents) == 3
     assert {term: count for term, count in stored.items() if count} == dict(expected)
+
+
+def test_rails_refreshed_together_are_the_rails_refreshed_one_by_one(
+    newsroom: Newsroom,
+) -> None:
+    """A rebuild recomputes rails in batches (one lock, one read and one write for all of
+    them): each must come out as its own refresh computes it, reasons included."""
+    from pipeline.models import RelatedRail
+
+    related = newsroom.services.related
+    for number in range(9):
+        publish_topic(newsroom, f"batch-{number}", list(TOPICS)[number % 3], extra=f"day {number}")
+    with transaction(newsroom.services.sessions) as session:
+        ids = sorted(session.scalars(select(Article.id)))
+        session.execute(delete(RelatedRail))
+        assert all(related.refresh_rail(session, article_id) for article_id in ids)
+        one_by_one = {article_id: related.rail(session, article_id) for article_id in ids}
+        session.execute(delete(RelatedRail))
+        # An empty rail differs from every computed one: each comes back as changed.
+        assert related.refresh_rails(session, list(reversed(ids))) == set(ids)
+        together = {article_id: related.rail(session, article_id) for article_id in ids}
+        assert related.refresh_rails(session, ids) == set()  # nothing moved since
+    assert all(one_by_one.values())
+    assert together == one_by_one
