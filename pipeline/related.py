@@ -534,42 +534,73 @@ class RelatedIndex:
 
     def refresh_rails(self, session: Session, article_ids: list[int]) -> set[int]:
         """Recompute several stored rails in one transaction; returns those whose neighbours
-        changed. Each rail still costs its own neighbour query, but what is read or written
-        per rail besides (the lock, the query weights, the article, the rail as stored, the
+        changed. Each rail costs its own neighbour query, but what is read or written per
+        rail besides (its document and article, its query weights, the rail as stored, the
         new rows) is one statement for all of them: a rebuild's rails phase spent a fifth of
         its time there.
 
-        Workers refreshing the same rail at once queue on its document row (locked in id
-        order, as every writer locks them), so one's delete-and-insert never collides with
-        the other's."""
+        The queries run before any lock is taken, so a publish entering one of these rails
+        meanwhile never waits for the whole batch. Then the rails are locked (their document
+        rows, in id order, as every rail writer locks them) and read again: one that another
+        writer changed meanwhile is computed again under the lock, so what a publish merged
+        into it is never overwritten."""
         ids = sorted(set(article_ids))
         if not ids:
             return set()
-        # Locked and loaded at once: `neighbours` finds each document and article in the
-        # session instead of reading it again.
-        session.scalars(
-            select(RelatedDocument)
-            .where(RelatedDocument.article_id.in_(ids))
-            .order_by(RelatedDocument.article_id)
-            .options(defer(RelatedDocument.vocabulary))
-            .with_for_update()
-        ).all()
-        session.scalars(select(Article).where(Article.id.in_(ids)).options(WITHOUT_TAGS)).all()
-        queries = self._query_weights_many(session, ids)
+        before = self._entries_many(session, ids)
+        found = self._best_many(session, ids)
+        self._lock_documents(session, ids)
         stored = self._entries_many(session, ids)
+        moved = [
+            article_id for article_id in ids if stored.get(article_id) != before.get(article_id)
+        ]
+        if moved:
+            found.update(self._best_many(session, moved))
         rails = {}
-        for article_id in ids:
-            weights = queries.get(article_id, {})
-            best = self.neighbours(session, article_id, self.size, weights) if weights else []
-            best = [neighbour for neighbour in best if neighbour.score >= self.min_score]
-            if [entry.neighbour_id for entry in stored.get(article_id, [])] == [
-                neighbour.article_id for neighbour in best
-            ]:
+        for article_id, (weights, best) in found.items():
+            shown = [entry.neighbour_id for entry in stored.get(article_id, [])]
+            if shown == [neighbour.article_id for neighbour in best]:
                 continue  # see `_store_rail`
             reasons = self.explain(session, weights, [neighbour.article_id for neighbour in best])
             rails[article_id] = [Entry(n.article_id, n.score, reasons[n.article_id]) for n in best]
         self._write_rails(session, rails)
         return set(rails)
+
+    def _best_many(
+        self, session: Session, article_ids: list[int]
+    ) -> dict[int, tuple[dict[str, float], list[Neighbour]]]:
+        """Each article's query weights and best neighbours (above the score floor), from its
+        document and article as they are now: both are read (again) in one statement each,
+        and `neighbours` finds them in the session."""
+        fresh = {"populate_existing": True}
+        session.scalars(
+            select(RelatedDocument)
+            .where(RelatedDocument.article_id.in_(article_ids))
+            .options(defer(RelatedDocument.vocabulary))
+            .execution_options(**fresh)
+        ).all()
+        session.scalars(
+            select(Article)
+            .where(Article.id.in_(article_ids))
+            .options(WITHOUT_TAGS)
+            .execution_options(**fresh)
+        ).all()
+        queries = self._query_weights_many(session, article_ids)
+        found = {}
+        for article_id in article_ids:
+            weights = queries.get(article_id, {})
+            best = self.neighbours(session, article_id, self.size, weights) if weights else []
+            found[article_id] = (weights, [n for n in best if n.score >= self.min_score])
+        return found
+
+    def _lock_documents(self, session: Session, article_ids: list[int]) -> None:
+        """Lock these articles' rails for writing: their document rows, in id order."""
+        session.execute(
+            select(RelatedDocument.article_id)
+            .where(RelatedDocument.article_id.in_(article_ids))
+            .order_by(RelatedDocument.article_id)
+            .with_for_update()
+        )
 
     def place(self, session: Session, article_id: int, skip: set[int]) -> set[int]:
         """Recompute a fresh article's own rail and enter it in the rails of its top
@@ -653,12 +684,7 @@ class RelatedIndex:
             return set()
         # Lock the rails to change (in id order, as every writer does), then read them as
         # they stand: a rail another worker just rewrote is merged into, never overwritten.
-        session.execute(
-            select(RelatedDocument.article_id)
-            .where(RelatedDocument.article_id.in_(sorted(entries)))
-            .order_by(RelatedDocument.article_id)
-            .with_for_update()
-        )
+        self._lock_documents(session, sorted(entries))
         rails = self._entries_many(session, sorted(entries))
         changed = {}
         for holder, entry in entries.items():
