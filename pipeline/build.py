@@ -192,6 +192,7 @@ class Publisher:
         # Read first: whatever commits after this read, the re-check sees it moved.
         seen = content_version.current(session)
         known = {} if force else stored_hashes(session, [spec.key for spec in specs])
+        self.renderer.prefetch(session, specs)
         steps = []
         unchanged = 0
         for spec in specs:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import DateTime, Integer, Select, and_, column, func, or_, select, true, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, aliased, lazyload
 
 from pipeline.models import Article, ArticleStatus, ArticleTag, Section, SitemapMonth, Tag
 
@@ -199,6 +199,50 @@ def before(session: Session, key: SortKey, limit: int) -> list[Article]:
     query = _members(LATEST).options(WITHOUT_TAGS).where(_before(key))
     query = query.order_by(*NEWEST_FIRST).limit(limit)
     return list(session.scalars(query))
+
+
+def before_many(
+    session: Session, keys: dict[int, SortKey], limit: int
+) -> dict[int, list[Article]] | None:
+    """`before` for many articles in one statement (PostgreSQL: a LATERAL join, each
+    anchor's ten rows read from the index like `before` reads them); None where the
+    database has no LATERAL (SQLite), whose callers ask `before` one article at a time."""
+    if session.get_bind().dialect.name != "postgresql" or not keys:
+        return None
+    anchors = (
+        values(
+            column("anchor", Integer),
+            column("anchor_at", DateTime(timezone=True)),
+            name="anchors",
+        )
+        .data([(article_id, key.published_at) for article_id, key in keys.items()])
+        .alias("anchors")
+    )
+    at, anchor = anchors.c.anchor_at, anchors.c.anchor
+    other = aliased(Article)  # the rail's members, apart from the articles the query returns
+    earlier = and_(
+        other.published_at <= at,
+        or_(other.published_at < at, and_(other.published_at == at, other.id < anchor)),
+    )
+    rail = (
+        select(other.id.label("member"))
+        .where(other.status == ArticleStatus.PUBLISHED, earlier)
+        .order_by(other.published_at.desc(), other.id.desc())
+        .limit(limit)
+        .lateral("rail")
+    )
+    query = (
+        select(anchor, Article)
+        .select_from(anchors)
+        .join(rail, true())
+        .join(Article, Article.id == rail.c.member)
+        .options(WITHOUT_TAGS)
+        .order_by(anchor, *NEWEST_FIRST)
+    )
+    found: dict[int, list[Article]] = {article_id: [] for article_id in keys}
+    for article_id, member in session.execute(query):
+        found[article_id].append(member)
+    return found
 
 
 def after(session: Session, key: SortKey, limit: int) -> list[Article]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from pipeline import lists
@@ -27,6 +27,12 @@ from pipeline.outputs import Kind, OutputSpec, article_key, url_path
 from pipeline.sanitize import display_name, teaser
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# What `Renderer.prefetch` leaves in a render transaction's session.info, and how many
+# articles it reads per statement.
+ARTICLES_BY_SLUG = "articles_by_slug"
+RAILS = "rails"
+LATEST_BEFORE = "latest_before"
+PREFETCH_CHUNK = 500
 TEMPLATES_DIR = next(
     path
     for path in (PACKAGE_DIR / "templates", PACKAGE_DIR.parent / "templates")
@@ -116,6 +122,31 @@ class Renderer:
         """The output's bytes from the current data, or None when it should not exist."""
         return self._renderers[spec.kind](session, spec)
 
+    def prefetch(self, session: Session, specs: Iterable[OutputSpec]) -> None:
+        """Read in bulk, for the rest of this transaction, what rendering `specs` one by one
+        would ask for page by page: the articles of the article pages (with their tags),
+        their "More like this" rails and (PostgreSQL) their "Latest articles" rails. A
+        rebuild chunk renders hundreds of pages in one transaction: four queries a page
+        become four for the chunk."""
+        slugs = sorted({spec.key.split("/")[-2] for spec in specs if spec.kind == Kind.ARTICLE})
+        by_slug: dict[str, Article | None] = session.info.setdefault(ARTICLES_BY_SLUG, {})
+        rails: dict[int, list[Article]] = session.info.setdefault(RAILS, {})
+        for start in range(0, len(slugs), PREFETCH_CHUNK):
+            chunk = slugs[start : start + PREFETCH_CHUNK]
+            articles = session.scalars(select(Article).where(Article.slug.in_(chunk)))
+            found = {article.slug: article for article in articles}
+            by_slug.update({slug: found.get(slug) for slug in chunk})
+            ids = sorted(article.id for article in found.values())
+            rows = session.execute(self._rails_query(ids).add_columns(RelatedRail.article_id))
+            for article_id in ids:
+                rails[article_id] = []
+            for neighbour, article_id in rows:
+                rails[article_id].append(neighbour)
+            keys = {a.id: SortKey(a.published_at, a.id) for a in found.values()}
+            latest = lists.before_many(session, keys, self.settings.rail_size)
+            if latest is not None:
+                session.info.setdefault(LATEST_BEFORE, {}).update(latest)
+
     def absolute(self, path: str) -> str:
         return self.site_url + path
 
@@ -127,7 +158,11 @@ class Renderer:
     def _article(self, session: Session, spec: OutputSpec) -> Rendered | None:
         """The article living at this key, a redirect if it moved away, or nothing."""
         slug = spec.key.split("/")[-2]
-        article = session.scalar(select(Article).where(Article.slug == slug))
+        prefetched = session.info.get(ARTICLES_BY_SLUG, {})
+        if slug in prefetched:
+            article = prefetched[slug]
+        else:
+            article = session.scalar(select(Article).where(Article.slug == slug))
         if article is not None and article.is_live and key_of(article) == spec.key:
             return self.article_page(session, article, spec.key)
         moved = session.scalar(select(Redirect).where(Redirect.old_key == spec.key))
@@ -147,9 +182,10 @@ class Renderer:
         return rendered
 
     def article_page(self, session: Session, article: Article, key: str) -> Rendered:
-        latest = lists.before(
-            session, SortKey(article.published_at, article.id), self.settings.rail_size
-        )
+        latest = session.info.get(LATEST_BEFORE, {}).get(article.id)
+        if latest is None:
+            anchor = SortKey(article.published_at, article.id)
+            latest = lists.before(session, anchor, self.settings.rail_size)
         related = self.related_articles(session, article.id)
         url = url_path(key)
         body = self._page(
@@ -165,14 +201,22 @@ class Renderer:
         return rendered
 
     def related_articles(self, session: Session, article_id: int) -> list[Article]:
-        query = (
+        prefetched = session.info.get(RAILS, {})
+        if article_id in prefetched:
+            return list(prefetched[article_id])
+        return list(session.scalars(self._rails_query([article_id])))
+
+    def _rails_query(self, article_ids: list[int]) -> Select[Any]:
+        """The live neighbours on these articles' stored rails, rail by rail in rank order."""
+        return (
             select(Article)
             .join(RelatedRail, RelatedRail.neighbour_id == Article.id)
-            .where(RelatedRail.article_id == article_id, Article.status == ArticleStatus.PUBLISHED)
+            .where(
+                RelatedRail.article_id.in_(article_ids), Article.status == ArticleStatus.PUBLISHED
+            )
             .options(lists.WITHOUT_TAGS)
-            .order_by(RelatedRail.rank)
+            .order_by(RelatedRail.article_id, RelatedRail.rank)
         )
-        return list(session.scalars(query))
 
     def article_view(self, article: Article) -> dict[str, Any]:
         section = article.section.slug

@@ -1,4 +1,5 @@
-"""A rebuild on PostgreSQL leaves the planner statistics the site's queries need.
+"""Rebuilds on PostgreSQL: the planner statistics the site's queries need, and pages rendered
+in bulk.
 
 A rebuild usually follows a bulk import. Until the tables are analyzed, PostgreSQL plans as if
 they were nearly empty: an article page's "Latest articles" query then scans and sorts half
@@ -19,7 +20,10 @@ from pipeline.db import transaction
 from pipeline.events import dispatch_event
 from pipeline.inputs import parse_article
 from pipeline.models import EventStatus
+from pipeline.outputs import Kind, OutputSpec
+from pipeline.planner import plan_everything
 from pipeline.rebuild import STATISTICS
+from pipeline.render import LATEST_BEFORE, Rendered
 from pipeline.services import Services, create_services
 from tests.conftest import SITE_URL, article_data
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
@@ -65,3 +69,39 @@ def test_an_imported_archive_is_analyzed_by_its_rebuild(postgres_services: Servi
             text("SELECT reltuples FROM pg_class WHERE relname = 'articles'")
         )
     assert estimated == 12
+
+
+def test_pages_rendered_in_bulk_are_the_pages_rendered_one_by_one(
+    postgres_services: Services,
+) -> None:
+    """A build reads its article pages' articles and rails in bulk first (on PostgreSQL the
+    "Latest articles" rails too, with a LATERAL join): the bytes and what they show must be
+    those of rendering each page on its own."""
+    records = [
+        parse_article(
+            article_data(slug=f"bulk-{number}", section=("world", "sport")[number % 3 == 0])
+        )[0]
+        for number in range(14)
+    ]
+    with transaction(postgres_services.sessions) as session:
+        change = articles.import_articles(session, records, actor="test")
+    dispatcher = CeleryDispatcher(create_app(postgres_services.settings, lambda: postgres_services))
+    assert dispatch_event(postgres_services, dispatcher, change.event_id).status == EventStatus.LIVE
+    with transaction(postgres_services.sessions) as session:
+        specs = sorted(
+            spec for spec in plan_everything(session, postgres_services.settings)
+            if spec.kind == Kind.ARTICLE
+        )  # fmt: skip
+        specs.append(OutputSpec(Kind.ARTICLE, "world/2020/01/01/gone/index.html"))
+        one_by_one = [postgres_services.renderer.render(session, spec) for spec in specs]
+        assert LATEST_BEFORE not in session.info  # nothing was prefetched
+    with transaction(postgres_services.sessions) as session:
+        postgres_services.renderer.prefetch(session, specs)
+        bulk = [postgres_services.renderer.render(session, spec) for spec in specs]
+        assert session.info[LATEST_BEFORE]  # the LATERAL read ran
+
+    def shown(pages: list[Rendered | None]) -> list[object]:
+        return [page and (page.body, page.versions, page.data_keys) for page in pages]
+
+    assert sum(page is not None for page in one_by_one) == 14
+    assert shown(bulk) == shown(one_by_one)
