@@ -208,16 +208,6 @@ class RelatedIndex:
         session.flush()
         return vocabulary
 
-    def rebuild(self, session: Session, *, every_rail: bool = False) -> None:
-        """Bring the whole index and its rails in line with the published articles (in one
-        go; the fleet's rebuild runs the same three steps in chunks)."""
-        self.remove_unpublished(session)
-        live = list(
-            session.scalars(select(Article).where(Article.status == ArticleStatus.PUBLISHED))
-        )
-        fresh = set(self.index_many(session, live))
-        self.refresh_rails_for(session, [article.id for article in live], fresh, every_rail)
-
     def remove_unpublished(self, session: Session) -> None:
         gone = session.scalars(
             select(RelatedDocument.article_id)
@@ -233,18 +223,6 @@ class RelatedIndex:
                 )
             )
         )
-
-    def refresh_rails_for(
-        self, session: Session, article_ids: list[int], fresh: set[int], every_rail: bool
-    ) -> None:
-        """Recompute the rails among `article_ids` whose inputs changed (see `rail_targets`);
-        fresh articles also enter the rails of the articles indexed before them."""
-        stable = self.has_stable(session, fresh)
-        targets = self.rail_targets(session, article_ids, fresh, every_rail)
-        placing = placed_rails(targets, fresh, stable)
-        for article_id in placing:
-            self.place(session, article_id, skip=fresh)
-        self.refresh_rails(session, sorted(set(targets) - set(placing)))
 
     def has_stable(self, session: Session, fresh: set[int]) -> bool:
         """Whether any indexed article is not fresh: when every one is (a first build, an
