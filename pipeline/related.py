@@ -27,10 +27,11 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.orm import Session, defer, lazyload
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.sql.elements import TextClause
 
 from pipeline.config import Settings
+from pipeline.lists import WITHOUT_TAGS
 from pipeline.models import (
     Article,
     ArticleStatus,
@@ -71,8 +72,6 @@ SHORTLIST = 1500
 # On BBC (2,225 articles) it leaves precision@5 where the uncapped query had it.
 POSTINGS_PER_TERM = 400
 EXPLAIN_TERMS = 3
-# Rails refreshed together read their articles without tags (a rail needs their dates alone).
-WITHOUT_TAGS = lazyload(Article.tag_links)
 # The empty term, which no text yields, is a term every document has: its document count is
 # the number of documents in the index, kept by the same upserts as every term's (counting
 # the documents table on every query was linear in the archive: 10-30 ms at 100,000).
@@ -506,10 +505,6 @@ class RelatedIndex:
         )
         return [RailEntry(row.neighbour_id, row.score, list(row.terms)) for row in rows]
 
-    def refresh_rail(self, session: Session, article_id: int) -> bool:
-        """Recompute one article's stored rail; True when its neighbours changed."""
-        return bool(self.refresh_rails(session, [article_id]))
-
     def refresh_rails(self, session: Session, article_ids: list[int]) -> set[int]:
         """Recompute several stored rails in one transaction; returns those whose neighbours
         changed. Each rail costs its own neighbour query, but what is read or written per
@@ -537,19 +532,18 @@ class RelatedIndex:
         rails = {}
         for article_id, (weights, best) in found.items():
             shown = [entry.neighbour_id for entry in stored.get(article_id, [])]
-            if shown == [neighbour.article_id for neighbour in best]:
-                continue  # see `_store_rail`
-            reasons = self.explain(session, weights, [neighbour.article_id for neighbour in best])
-            rails[article_id] = [Entry(n.article_id, n.score, reasons[n.article_id]) for n in best]
+            rail = self._new_rail(session, weights, best, shown)
+            if rail is not None:
+                rails[article_id] = rail
         self._write_rails(session, rails)
         return set(rails)
 
     def _best_many(
         self, session: Session, article_ids: list[int]
     ) -> dict[int, tuple[dict[str, float], list[Neighbour]]]:
-        """Each article's query weights and best neighbours (above the score floor), from its
-        document and article as they are now: both are read (again) in one statement each,
-        and `neighbours` finds them in the session."""
+        """Each article's query weights and best neighbours, from its document and article as
+        they are now: both are read (again) in one statement each, and `neighbours` finds
+        them in the session."""
         fresh = {"populate_existing": True}
         session.scalars(
             select(RelatedDocument)
@@ -568,7 +562,7 @@ class RelatedIndex:
         for article_id in article_ids:
             weights = queries.get(article_id, {})
             best = self.neighbours(session, article_id, self.size, weights) if weights else []
-            found[article_id] = (weights, [n for n in best if n.score >= self.min_score])
+            found[article_id] = (weights, best)
         return found
 
     def _lock_documents(self, session: Session, article_ids: list[int]) -> None:
@@ -614,17 +608,29 @@ class RelatedIndex:
         weights: dict[str, float],
         best: list[Neighbour],
     ) -> bool:
-        """Store a rail unless its neighbours are the ones already stored (scores drift a
-        little as document frequencies move; the page would not change, so neither does the
-        row)."""
-        best = [neighbour for neighbour in best if neighbour.score >= self.min_score]
-        current = [entry.neighbour_id for entry in self.rail(session, article_id)]
-        if current == [neighbour.article_id for neighbour in best]:
+        """Store a rail unless its neighbours are the ones already stored; True if stored."""
+        shown = [entry.neighbour_id for entry in self.rail(session, article_id)]
+        rail = self._new_rail(session, weights, best, shown)
+        if rail is None:
             return False
-        reasons = self.explain(session, weights, [neighbour.article_id for neighbour in best])
-        entries = [Entry(n.article_id, n.score, reasons[n.article_id]) for n in best]
-        self._write_rails(session, {article_id: entries})
+        self._write_rails(session, {article_id: rail})
         return True
+
+    def _new_rail(
+        self,
+        session: Session,
+        weights: dict[str, float],
+        best: list[Neighbour],
+        shown: list[int],
+    ) -> list[Entry] | None:
+        """The rail to store for `best` (those above the score floor, with their reasons), or
+        None when they are the neighbours already `shown`: scores drift a little as document
+        frequencies move, but the page would not change, so neither does the row."""
+        best = [neighbour for neighbour in best if neighbour.score >= self.min_score]
+        if shown == [neighbour.article_id for neighbour in best]:
+            return None
+        reasons = self.explain(session, weights, [neighbour.article_id for neighbour in best])
+        return [Entry(n.article_id, n.score, reasons[n.article_id]) for n in best]
 
     def _enter(self, session: Session, article_id: int, candidates: list[Neighbour]) -> set[int]:
         """Put the article in each candidate's rail where it now ranks (see rail_merge)."""
