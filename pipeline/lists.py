@@ -75,14 +75,19 @@ def _month_bounds(month: str) -> tuple[datetime, datetime | None]:
 
 
 def _before(key: SortKey) -> Any:
-    # The first bound is implied by the second, but it is the one an index can start a range
-    # at: without it the database walks the list from the newest end down to the key, a scan
-    # as long as the archive is old.
+    return _earlier(Article, key.published_at, key.article_id)
+
+
+def _earlier(member: Any, published_at: Any, article_id: Any) -> Any:
+    """`member` sorts before (published_at, article_id): values, or another query's columns.
+    The first bound is implied by the second, but it is the one an index can start a range
+    at: without it the database walks the list from the newest end down to the key, a scan
+    as long as the archive is old."""
     return and_(
-        Article.published_at <= key.published_at,
+        member.published_at <= published_at,
         or_(
-            Article.published_at < key.published_at,
-            and_(Article.published_at == key.published_at, Article.id < key.article_id),
+            member.published_at < published_at,
+            and_(member.published_at == published_at, member.id < article_id),
         ),
     )
 
@@ -218,15 +223,13 @@ def before_many(
         .data([(article_id, key.published_at) for article_id, key in keys.items()])
         .alias("anchors")
     )
-    at, anchor = anchors.c.anchor_at, anchors.c.anchor
+    anchor = anchors.c.anchor
     other = aliased(Article)  # the rail's members, apart from the articles the query returns
-    earlier = and_(
-        other.published_at <= at,
-        or_(other.published_at < at, and_(other.published_at == at, other.id < anchor)),
-    )
     rail = (
         select(other.id.label("member"))
-        .where(other.status == ArticleStatus.PUBLISHED, earlier)
+        .where(
+            other.status == ArticleStatus.PUBLISHED, _earlier(other, anchors.c.anchor_at, anchor)
+        )
         .order_by(other.published_at.desc(), other.id.desc())
         .limit(limit)
         .lateral("rail")
