@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -93,6 +94,61 @@ def test_only_admin_manages_tokens(client: TestClient, editor: Headers, admin: H
     )
     assert_problem(bad_sections, 422, "sections")
     assert_problem(client.delete("/v1/tokens/9999", headers=admin), 404)
+
+
+def _token_ids(client: TestClient, headers: Headers) -> set[int]:
+    answer = client.get("/v1/tokens", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return {item["id"] for item in answer.json()}
+
+
+def _bearer(made: Any) -> Headers:
+    assert made.status_code == 201, made.text
+    return {"Authorization": f"Bearer {made.json()['token']}"}
+
+
+def test_a_sectioned_admin_creates_tokens_within_its_sections_only(
+    client: TestClient, services: Services, editor: Headers, token: Token
+) -> None:
+    client.put("/v1/articles/budget", headers=editor, json=content(section="politics"))
+    desk_admin = token("admin", ["sport"])
+    made = client.post("/v1/tokens", headers=desk_admin, json={"name": "x", "scope": "admin"})
+    assert made.json()["sections"] == ["sport"]  # omitted: its own sections, not every one
+    assert_problem(client.get("/v1/articles/budget", headers=_bearer(made)), 403)
+    narrower = token("admin", ["culture", "sport"])
+    made = client.post("/v1/tokens", headers=narrower, json={"name": "y", "scope": "publish",
+                                                            "sections": ["sport"]})  # fmt: skip
+    assert made.json()["sections"] == ["sport"]
+    before = fingerprint(services)
+    for sections in (["politics"], ["sport", "politics"], []):
+        wanted = {"name": "z", "scope": "read", "sections": sections}
+        outside = client.post("/v1/tokens", headers=desk_admin, json=wanted)
+        assert_problem(outside, 403, "sections")
+    assert fingerprint(services) == before
+
+
+def test_a_sectioned_admin_sees_and_revokes_only_tokens_within_its_sections(
+    client: TestClient, admin: Headers
+) -> None:
+    def make(name: str, scope: str, sections: list[str] | None) -> Headers:
+        wanted = {"name": name, "scope": scope} | ({"sections": sections} if sections else {})
+        return _bearer(client.post("/v1/tokens", headers=admin, json=wanted))
+
+    desk_admin = make("sport admin", "admin", ["sport"])
+    sport_reader = make("sport reader", "read", ["sport"])
+    make("two desks", "read", ["culture", "sport"])
+    make("politics", "publish", ["politics"])
+    make("everything", "read", None)
+    ids = {item["name"]: item["id"] for item in client.get("/v1/tokens", headers=admin).json()}
+    listed = client.get("/v1/tokens", headers=desk_admin).json()
+    assert {item["name"] for item in listed} == {"sport admin", "sport reader"}
+    for hidden in ("admin-token", "two desks", "politics", "everything"):
+        revoked = client.delete(f"/v1/tokens/{ids[hidden]}", headers=desk_admin)
+        assert assert_problem(revoked, 404)["detail"] == f"no token with id {ids[hidden]}"
+    assert not any(item["revoked_at"] for item in client.get("/v1/tokens", headers=admin).json())
+    revoked = client.delete(f"/v1/tokens/{ids['sport reader']}", headers=desk_admin)
+    assert revoked.status_code == 200, revoked.text
+    assert_problem(client.get("/v1/articles", headers=sport_reader), 401)
 
 
 def test_a_sport_desk_token_cannot_touch_politics(

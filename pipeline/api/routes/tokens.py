@@ -1,5 +1,6 @@
 """/v1/tokens: token management for `admin` tokens (`pressrun tokens` does the same from a
-shell on the server)."""
+shell on the server). An admin token limited to sections manages only tokens limited to
+some of its own sections (see `pipeline.api.tokens`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pipeline.api.bodies import json_object, model_from_body
 from pipeline.api.context import Context
 from pipeline.api.models import ApiToken
 from pipeline.api.params import ContentType, RawBody, json_body_doc
-from pipeline.api.problems import ApiProblem, problem_responses
+from pipeline.api.problems import ApiProblem, FieldError, problem_responses
 from pipeline.api.schemas import NewToken, NewTokenRequest, TokenView
 from pipeline.db import transaction
 
@@ -26,9 +27,9 @@ def _view(token: ApiToken) -> TokenView:
 
 @router.get("", responses=problem_responses(401, 403, 429, 500, 503))
 def list_tokens(caller: Admin, context: Context) -> list[TokenView]:
-    """Every token (secrets are never shown again)."""
+    """Every token this one may manage (secrets are never shown again)."""
     with transaction(context.services.sessions) as session:
-        return [_view(token) for token in tokens.list_tokens(session)]
+        return [_view(token) for token in tokens.list_tokens(session, caller.sections)]
 
 
 @router.post(
@@ -40,12 +41,22 @@ def list_tokens(caller: Admin, context: Context) -> list[TokenView]:
 def create_token(
     caller: Admin, context: Context, body: RawBody, content_type: ContentType = None
 ) -> NewToken:
-    """A new token; its secret is in this answer only."""
+    """A new token; its secret is in this answer only. A token limited to sections creates
+    tokens limited to some of them (its own when `sections` is left out)."""
     wanted = model_from_body(NewTokenRequest, json_object(body, content_type))
     with transaction(context.services.sessions) as session:
-        made = tokens.create_token(
-            session, name=wanted.name, scope=wanted.scope, sections=wanted.sections
-        )
+        try:
+            made = tokens.create_token(
+                session,
+                name=wanted.name,
+                scope=wanted.scope,
+                sections=wanted.sections,
+                within=caller.sections,
+            )
+        except tokens.OutsideSections as error:
+            raise ApiProblem(
+                "forbidden", str(error), errors=[FieldError(field="sections", message=str(error))]
+            ) from None
         return NewToken(**_view(made.token).model_dump(), token=made.secret)
 
 
@@ -53,9 +64,10 @@ def create_token(
 def revoke_token(
     token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], caller: Admin, context: Context
 ) -> TokenView:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it stops working at once. A token this one may not manage is not
+    found, as an unknown id is."""
     with transaction(context.services.sessions) as session:
         try:
-            return _view(tokens.revoke_token(session, token_id))
+            return _view(tokens.revoke_token(session, token_id, caller.sections))
         except tokens.TokenNotFound as error:
             raise ApiProblem("not-found", str(error)) from None
