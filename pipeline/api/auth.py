@@ -1,5 +1,6 @@
 """Bearer tokens with scopes (read < publish < admin) and, optionally, sections: a sport desk
-token can neither see nor touch a politics article. Rate limits are per token."""
+token can neither see nor touch a politics article (to it, one is not found, like an unknown
+slug). Rate limits are per token."""
 
 from __future__ import annotations
 
@@ -39,11 +40,13 @@ class Caller:
         return self.sections is None or section in self.sections
 
     def check_section(self, section: str) -> None:
+        """For a section the request names itself (a body's, a filter's): refusing it tells
+        nothing about any article. An article the token may not see is not found instead."""
         if not self.sees(section):
             raise ApiProblem(
                 "forbidden",
-                f"this token is limited to the sections {', '.join(self.sections or ())}; "
-                f"the article is in {section!r}",
+                f"this token is limited to the sections {', '.join(self.sections or ())}, "
+                f"not {section!r}",
             )
 
 

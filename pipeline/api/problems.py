@@ -61,8 +61,10 @@ DESCRIPTIONS = {
     400: "The body is not well-formed JSON (or not UTF-8).",
     401: "No token, an unknown or revoked token (or, on the webhook, a bad signature or a "
     "timestamp outside the 5-minute window).",
-    403: "The token's scope or sections do not cover this.",
-    404: "No such article, event, schedule or route.",
+    403: "The token's scope does not cover this, or the request names a section its "
+    "sections do not cover.",
+    404: "No such article, event, schedule or route (an article or event in a section the "
+    "token does not cover is not found either).",
     405: "The route does not take this method.",
     409: "A conflict: an idempotency key reused with another request, a replayed webhook, "
     "or a schedule that contradicts the article's state.",

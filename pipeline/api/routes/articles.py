@@ -58,10 +58,17 @@ def _keyed(caller: Caller, key: str | None, facts: Facts) -> Keyed | None:
 
 
 def _visible(session: Session, caller: Caller, slug: str) -> Article:
-    """The article, if this caller's sections cover it (404 if it does not exist)."""
+    """The article, if it exists and this caller's sections cover it."""
     article = articles.article_by_slug(session, slug)
-    caller.check_section(article.section.slug)
+    _check_sees(caller, article)
     return article
+
+
+def _check_sees(caller: Caller, article: Article) -> None:
+    # Not found, word for word as an unknown slug: a 403 would confirm that the slug exists
+    # (an embargoed story, say) and name its section.
+    if not caller.sees(article.section.slug):
+        raise articles.ArticleNotFound(article.slug)
 
 
 def _result(
@@ -348,7 +355,7 @@ def put_article(
     def change(session: Session, now: datetime) -> Answer:
         existing = articles.find(session, data)
         if existing is not None:
-            caller.check_section(existing.section.slug)
+            _check_sees(caller, existing)
         if publish:
             done = schedule.save_and_publish(session, data, actor=caller.actor, now=now)
             article = session.get(Article, done.article_id)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pipeline.api.auth import Caller, Reader
 from pipeline.api.context import ApiContext, Context
@@ -78,11 +79,14 @@ async def get_event(
 def _read(context: ApiContext, caller: Caller, event_id: int) -> EventView:
     with transaction(context.services.sessions) as session:
         event = session.get(Event, event_id)
-        if event is None:
+        if event is None or not _sees(session, caller, event):
+            # One this token may not see is not found either, so it cannot tell them apart.
             raise ApiProblem("not-found", f"no event with id {event_id}")
-        if caller.sections is not None:
-            article = session.get(Article, event.article_id) if event.article_id else None
-            if article is None:
-                raise ApiProblem("forbidden", "this token is limited to sections")
-            caller.check_section(article.section.slug)
         return event_views(session, [event])[0]
+
+
+def _sees(session: Session, caller: Caller, event: Event) -> bool:
+    if caller.sections is None:
+        return True
+    article = session.get(Article, event.article_id) if event.article_id else None
+    return article is not None and caller.sees(article.section.slug)
