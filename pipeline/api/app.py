@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from pipeline.api import ops
 from pipeline.api.context import ApiContext
-from pipeline.api.limits import BodyLimit, RateLimiter
+from pipeline.api.limits import BodyLimit, RateLimits, redis_url_of
 from pipeline.api.previews import open_preview_store
 from pipeline.api.problems import DESCRIPTIONS, KINDS, ApiProblem, Problem, install_problem_handlers
 from pipeline.api.routes import articles, events, health, tokens, webhook
@@ -89,7 +89,13 @@ def _context(services: Services, api_settings: ApiSettings) -> ApiContext:
         services=services,
         dispatcher=CeleryDispatcher(celery),
         api_settings=api_settings,
-        limiter=RateLimiter(api_settings.rate_per_minute),
+        limits=RateLimits(
+            api_settings.rate_per_minute,
+            api_settings.anonymous_rate_per_minute,
+            redis_url_of(services.settings.broker_url),
+            # Sites that share a Redis (told apart by their queue prefix) count apart too.
+            key_prefix=f"{services.settings.queue_prefix}pressrun-rate",
+        ),
         previews=open_preview_store(services.settings, services.storage),
         broker_check=None if services.settings.eager else broker_check,
     )

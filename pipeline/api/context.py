@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pipeline.api.limits import RateLimiter
+from pipeline.api.limits import RateLimits
 from pipeline.api.previews import PreviewStore
 from pipeline.api.settings import ApiSettings
 from pipeline.events import Dispatcher, Outcome, dispatch_event
@@ -22,7 +22,7 @@ class ApiContext:
     services: Services
     dispatcher: Dispatcher
     api_settings: ApiSettings
-    limiter: RateLimiter
+    limits: RateLimits
     previews: PreviewStore
     # Raises when the broker cannot be reached; None when tasks run in this process.
     broker_check: Callable[[], None] | None = None

@@ -1,15 +1,28 @@
-"""Limits that protect the API process: request body size (ASGI middleware) and a request
-rate per token (token bucket)."""
+"""Limits that protect the API: request body size (ASGI middleware) and request rates per
+token and per client address (shared through Redis when the broker is Redis)."""
 
 from __future__ import annotations
 
-import threading
+import logging
 import time
-from collections.abc import Callable
 
+import redis
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.api.problems import ApiProblem
+
+log = logging.getLogger("pressrun.api")
+REDIS_TIMEOUT_SECONDS = 1.0
+# After Redis failed, this process counts on its own this long before asking Redis again.
+SHARED_RETRY_SECONDS = 5.0
+# A refused request always waits a little (Retry-After is rounded up to whole seconds).
+MIN_WAIT_SECONDS = 0.001
 
 
 class BodyLimit:
@@ -69,25 +82,69 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class RateLimiter:
-    """A token bucket per API token: `per_minute` requests a minute, with bursts up to the
-    same number. It lives in this process, so N API processes allow N times the rate."""
+class RateLimits:
+    """Requests a minute per API token and, for requests that bring no valid token, per client
+    address: a moving window, at most N requests in any 60 seconds, bursts included.
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.per_second = per_minute / 60
-        self.clock = clock
-        self._buckets: dict[int, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+    With `redis_url` the counts live in Redis, so every API process spends from the same
+    ones; without it (no broker, or not Redis) they live in this process. When Redis cannot
+    be reached the process counts on its own for a few seconds, then asks Redis again: a
+    broker outage neither stops the API nor lifts its limits."""
 
-    def take(self, key: int) -> float:
-        """Spend one request; returns 0 when allowed, else the seconds until one is."""
-        with self._lock:
-            now = self.clock()
-            tokens, since = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - since) * self.per_second)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
+    def __init__(
+        self,
+        per_token: int,
+        per_address: int,
+        redis_url: str | None = None,
+        key_prefix: str = "pressrun-rate",
+    ) -> None:
+        self.per_token = RateLimitItemPerMinute(per_token)
+        self.per_address = RateLimitItemPerMinute(per_address)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared = _redis_limiter(redis_url, key_prefix) if redis_url else None
+        self._shared_down_until = 0.0
+
+    def take_token(self, token_id: int) -> float:
+        """Spend one request of a token; 0 when allowed, else the seconds until one is."""
+        return self._take(self.per_token, "token", str(token_id))
+
+    def take_address(self, address: str) -> float:
+        """Spend one request without a valid token from `address`; as `take_token`."""
+        return self._take(self.per_address, "address", address)
+
+    def _take(self, limit: RateLimitItem, *key: str) -> float:
+        limiter = self._limiter()
+        try:
+            if limiter.hit(limit, *key):
                 return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / self.per_second
+            reset_at = limiter.get_window_stats(limit, *key).reset_time
+        except StorageError as error:
+            log.warning("rate limits counted in this process for now: Redis: %s", error)
+            self._shared_down_until = time.monotonic() + SHARED_RETRY_SECONDS
+            return self._take(limit, *key)
+        return max(reset_at - time.time(), MIN_WAIT_SECONDS)
+
+    def _limiter(self) -> MovingWindowRateLimiter:
+        if self._shared is not None and time.monotonic() >= self._shared_down_until:
+            return self._shared
+        return self._local
+
+
+def _redis_limiter(url: str, key_prefix: str) -> MovingWindowRateLimiter:
+    # One quick try per request: redis-py's default retries back off for seconds, which a
+    # request must never wait for (the local count takes over instead).
+    pool = redis.ConnectionPool.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
+    storage = RedisStorage(url, connection_pool=pool, key_prefix=key_prefix, wrap_exceptions=True)
+    return MovingWindowRateLimiter(storage)
+
+
+def redis_url_of(broker_url: str | None) -> str | None:
+    """The broker's URL when it is Redis (the rate limits share it), else None."""
+    if broker_url and broker_url.startswith(("redis://", "rediss://")):
+        return broker_url
+    return None

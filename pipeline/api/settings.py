@@ -12,6 +12,7 @@ from pipeline.config import ConfigError, positive_int
 ENV_NAMES = {
     "max_body_bytes": "PRESSRUN_API_MAX_BODY_BYTES",
     "rate_per_minute": "PRESSRUN_API_RATE_PER_MINUTE",
+    "anonymous_rate_per_minute": "PRESSRUN_API_ANONYMOUS_RATE_PER_MINUTE",
     "preview_seconds": "PRESSRUN_API_PREVIEW_SECONDS",
     "webhook_secret": "PRESSRUN_WEBHOOK_SECRET",
 }
@@ -21,8 +22,12 @@ ENV_NAMES = {
 class ApiSettings:
     # Request bodies above this get 413 before anything parses them.
     max_body_bytes: int = 1024 * 1024
-    # Requests per token per minute, per API process (the bucket lives in the process).
+    # Requests per token per minute (counted in Redis when the broker is Redis, so for the
+    # whole fleet; else per API process).
     rate_per_minute: int = 600
+    # Requests per client address per minute that bring no valid token (no token, or an
+    # unknown or revoked one), counted the same way.
+    anonymous_rate_per_minute: int = 60
     # How long a preview link works (an S3 presigned URL is valid at most 7 days).
     preview_seconds: int = 3600
     # Unset: the webhook answers 503 (not configured) to every delivery.

@@ -60,7 +60,9 @@ def content(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def api_settings() -> ApiSettings:
-    return ApiSettings(webhook_secret=WEBHOOK_SECRET, rate_per_minute=100_000)
+    return ApiSettings(
+        webhook_secret=WEBHOOK_SECRET, rate_per_minute=100_000, anonymous_rate_per_minute=100_000
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +84,9 @@ def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servic
 
 @pytest.fixture(scope="module")
 def module_client(module_services: Services) -> Iterator[TestClient]:
-    api = ApiSettings(webhook_secret=WEBHOOK_SECRET, rate_per_minute=100_000)
+    api = ApiSettings(
+        webhook_secret=WEBHOOK_SECRET, rate_per_minute=100_000, anonymous_rate_per_minute=100_000
+    )
     app = create_app(module_services.settings, api, services=module_services, embedded_jobs=False)
     with TestClient(app) as test_client:
         yield test_client

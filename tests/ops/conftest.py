@@ -32,7 +32,7 @@ Login = Callable[..., TestClient]
 
 @pytest.fixture
 def app(services: Services) -> FastAPI:
-    api_settings = ApiSettings(rate_per_minute=100_000)
+    api_settings = ApiSettings(rate_per_minute=100_000, anonymous_rate_per_minute=100_000)
     return create_app(services.settings, api_settings, services=services, embedded_jobs=False)
 
 
@@ -125,10 +125,11 @@ def broker_answer(error: str | None = None) -> dict[str, Any]:
 
 @pytest.fixture
 def brokered(settings: Settings) -> Iterator[FastAPI]:
-    """The app of a fleet (a broker is configured, but nothing here talks to it)."""
-    built = create_services(replace(settings, broker_url="redis://127.0.0.1:6399/0"))
-    yield create_app(built.settings, ApiSettings(rate_per_minute=100_000), services=built,
-                     embedded_jobs=False)  # fmt: skip
+    """The app of a fleet (a broker is configured, but nothing listens there: the rate limits
+    count in the process)."""
+    built = create_services(replace(settings, broker_url="redis://127.0.0.1:1/0"))
+    api_settings = ApiSettings(rate_per_minute=100_000, anonymous_rate_per_minute=100_000)
+    yield create_app(built.settings, api_settings, services=built, embedded_jobs=False)
     built.engine.dispose()
 
 

@@ -122,14 +122,14 @@ def test_queue_depths_and_workers_from_the_broker(brokered: FastAPI) -> None:
     assert metrics["pressrun_workers_online"][()] == 2
     assert metrics["pressrun_broker_up"][()] == 1
     assert metrics["pressrun_broker_answer_age_seconds"][()] >= 0
-    assert "redis://127.0.0.1:6399/0" in fleet
+    assert "redis://127.0.0.1:1/0" in fleet
     assert "celery@web-2" in fleet
     assert "t-rebuild · concurrency 4" in fleet
     assert "2</b> online" in fleet
 
 
 def test_a_broker_that_does_not_answer(brokered: FastAPI, login: Login) -> None:
-    with_broker(brokered, broker_answer("Error 111 connecting to 127.0.0.1:6399"))
+    with_broker(brokered, broker_answer("Error 111 connecting to 127.0.0.1:1"))
     with TestClient(brokered) as client:
         metrics = scrape(client)
         client.post("/ops/login", data={"token": secret(brokered.state.pressrun.services)})

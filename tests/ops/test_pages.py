@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event as sql_event
 from sqlalchemy import select, update
 
+from pipeline.api.app import create_app
 from pipeline.api.models import ApiToken, Scope
 from pipeline.api.ops.session import COOKIE
+from pipeline.api.settings import ApiSettings
 from pipeline.db import transaction
 from pipeline.models import Event, EventKind, EventStatus, utcnow
 from pipeline.reconcile import reconcile, record_run
@@ -123,6 +125,19 @@ def test_bad_logins_say_why(
     assert answer.status_code == status
     assert message in answer.text
     assert COOKIE not in answer.headers.get("set-cookie", "")
+
+
+def test_guessing_tokens_at_the_login_form_is_limited_per_address(services: Services) -> None:
+    api_settings = ApiSettings(anonymous_rate_per_minute=2)
+    app = create_app(services.settings, api_settings, services=services, embedded_jobs=False)
+    with TestClient(app) as client:
+        guesses = [client.post("/ops/login", data={"token": "prt_nope"}) for _ in range(3)]
+        assert [answer.status_code for answer in guesses] == [401, 401, 429]
+        assert "too many requests without a valid token" in guesses[-1].text
+        bearer = {"Authorization": "Bearer prt_nope"}
+        assert client.get("/ops?fragment=live", headers=bearer).status_code == 429
+        valid = client.post("/ops/login", data={"token": secret(services)}, follow_redirects=False)
+        assert valid.status_code == 303
 
 
 def test_a_login_posted_from_another_site_is_refused(

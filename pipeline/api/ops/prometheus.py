@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pipeline.api.auth import client_address
 from pipeline.api.context import Context
 from pipeline.api.ops.broker import BrokerSnapshot, BrokerWatch
 from pipeline.api.ops.routes import ops_state
@@ -76,7 +77,7 @@ def _refused(request: Request, context: Context) -> Response | None:
     try:
         if scheme.lower() != "bearer" or not secret.strip():
             raise LoginNeeded("give a token: `Authorization: Bearer <token>` (scope read)")
-        authenticate(context, secret.strip(), cookie=False)
+        authenticate(context, secret.strip(), cookie=False, address=client_address(request))
     except OpsError as error:
         headers = {"WWW-Authenticate": 'Bearer realm="pressrun"'} if error.status == 401 else {}
         return PlainTextResponse(error.detail + "\n", status_code=error.status, headers=headers)

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
+from pipeline.api.auth import client_address
 from pipeline.api.context import ApiContext, Context
 from pipeline.api.ops import pages
 from pipeline.api.ops.broker import BrokerWatch
@@ -32,6 +33,7 @@ from pipeline.api.ops.session import (
     NotFound,
     Operator,
     OpsError,
+    TooManyRequests,
     authenticate,
     check_form,
     check_same_site,
@@ -306,8 +308,10 @@ async def login(request: Request, context: Context) -> Response:
     target = _local(form.get("next"))
     secret = form.get("token", "").strip()
     try:
-        await run_in_threadpool(authenticate, context, secret, cookie=True)
-    except (LoginNeeded, Forbidden) as error:
+        await run_in_threadpool(
+            authenticate, context, secret, cookie=True, address=client_address(request)
+        )
+    except (LoginNeeded, Forbidden, TooManyRequests) as error:
         return page(request, "login.html", error.status, next=target, error=error, operator=None)
     state = ops_state(request, context)
     response = RedirectResponse(target, status_code=303, headers=HEADERS)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
+from pipeline.api.auth import client_address
 from pipeline.api.context import ApiContext
 from pipeline.api.models import Scope
 from pipeline.api.tokens import find_active
@@ -82,11 +83,13 @@ class Operator:
         return hmac.new(self.cookie.encode(), CSRF_PURPOSE, hashlib.sha256).hexdigest()
 
 
-def authenticate(context: ApiContext, secret: str, *, cookie: bool) -> Operator:
-    """The operator a token names, if it is active, unrestricted and within its rate."""
+def authenticate(context: ApiContext, secret: str, *, cookie: bool, address: str) -> Operator:
+    """The operator a token names, if it is active, unrestricted and within its rate. A
+    client `address` that keeps sending unknown tokens is refused for a while."""
     with transaction(context.services.sessions) as session:
         token = find_active(session, secret) if secret else None
         if token is None:
+            _check_address(context, address)
             raise LoginNeeded("unknown or revoked token")
         if token.sections is not None:
             raise Forbidden(
@@ -94,21 +97,30 @@ def authenticate(context: ApiContext, secret: str, *, cookie: bool) -> Operator:
                 "so it needs a token for every section"
             )
         operator = Operator(token.id, token.name, Scope(token.scope), secret if cookie else None)
-    wait = context.limiter.take(operator.token_id)
+    wait = context.limits.take_token(operator.token_id)
     if wait > 0:
         raise TooManyRequests(f"too many requests with this token: retry in {math.ceil(wait)} s")
     return operator
 
 
+def _check_address(context: ApiContext, address: str) -> None:
+    wait = context.limits.take_address(address)
+    if wait > 0:
+        raise TooManyRequests(
+            f"too many requests without a valid token from here: retry in {math.ceil(wait)} s"
+        )
+
+
 def identify(context: ApiContext, request: Request) -> Operator:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
+    address = client_address(request)
     if scheme.lower() == "bearer" and credentials.strip():
-        return authenticate(context, credentials.strip(), cookie=False)
+        return authenticate(context, credentials.strip(), cookie=False, address=address)
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         raise LoginNeeded("sign in with an API token")
-    return authenticate(context, cookie, cookie=True)
+    return authenticate(context, cookie, cookie=True, address=address)
 
 
 def check_same_site(request: Request) -> None:
