@@ -1,5 +1,5 @@
-"""Deleting what has expired: idempotency records, remembered webhook signatures, previews.
-Run by the periodic job (pipeline.schedule.run_due)."""
+"""Deleting what has expired: idempotency records, remembered webhook signatures, previews,
+dashboard sessions. Run by the periodic job (pipeline.schedule.run_due)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import CursorResult, Delete, delete, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.models import IdempotencyRecord, Preview, WebhookDelivery
+from pipeline.api.models import IdempotencyRecord, OpsSession, Preview, WebhookDelivery
 from pipeline.api.previews import open_preview_store
 from pipeline.db import transaction
 from pipeline.services import Services
@@ -22,6 +22,7 @@ class Purged:
     idempotency_records: int
     webhook_deliveries: int
     previews: int
+    ops_sessions: int
 
 
 def purge_expired(services: Services, now: datetime) -> Purged:
@@ -32,6 +33,7 @@ def purge_expired(services: Services, now: datetime) -> Purged:
         deliveries = _deleted(
             session, delete(WebhookDelivery).where(WebhookDelivery.expires_at < now)
         )
+        ops_sessions = _deleted(session, delete(OpsSession).where(OpsSession.expires_at < now))
         expired = list(
             session.execute(
                 select(Preview.id, Preview.storage_key)
@@ -46,7 +48,7 @@ def purge_expired(services: Services, now: datetime) -> Purged:
         open_preview_store(services.settings, services.storage).delete(key for _, key in expired)
         with transaction(services.sessions) as session:
             session.execute(delete(Preview).where(Preview.id.in_([id_ for id_, _ in expired])))
-    return Purged(records, deliveries, len(expired))
+    return Purged(records, deliveries, len(expired), ops_sessions)
 
 
 def _deleted(session: Session, statement: Delete) -> int:

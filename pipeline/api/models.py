@@ -1,5 +1,6 @@
 """Tables of the editorial API, on the domain's `Base` (migration 0002): tokens, idempotency
-records, schedules, drafts without a date, previews and seen webhook signatures."""
+records, schedules, drafts without a date, previews and seen webhook signatures; and the
+dashboard's sign-in sessions (migration 0018)."""
 
 from __future__ import annotations
 
@@ -114,4 +115,19 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[when] = mapped_column(default=utcnow)
+    expires_at: Mapped[when] = mapped_column(index=True)
+
+
+class OpsSession(Base):
+    """A browser signed in to the dashboard. Its cookie carries only a random id; the id's
+    sha256 is kept here (a leaked table signs nobody in), with the token that signed in.
+    Deleted at sign-out and when its token is revoked, and no longer honoured once expired."""
+
+    __tablename__ = "ops_sessions"
+    id: Mapped[intpk]
+    cookie_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[when] = mapped_column(default=utcnow)
     expires_at: Mapped[when] = mapped_column(index=True)

@@ -14,10 +14,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.models import ApiToken, Scope
+from pipeline.api.models import ApiToken, OpsSession, Scope
 from pipeline.inputs import InvalidInput, Slug
 from pipeline.models import utcnow
 
@@ -131,4 +131,6 @@ def revoke_token(
         raise TokenNotFound(token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+    # Its dashboard sessions end with it (they are refused anyway once it is revoked).
+    session.execute(delete(OpsSession).where(OpsSession.token_id == token.id))
     return token

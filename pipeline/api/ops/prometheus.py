@@ -77,7 +77,7 @@ def _refused(request: Request, context: Context) -> Response | None:
     try:
         if scheme.lower() != "bearer" or not secret.strip():
             raise LoginNeeded("give a token: `Authorization: Bearer <token>` (scope read)")
-        authenticate(context, secret.strip(), cookie=False, address=client_address(request))
+        authenticate(context, secret.strip(), address=client_address(request))
     except OpsError as error:
         headers = {"WWW-Authenticate": 'Bearer realm="pressrun"'} if error.status == 401 else {}
         return PlainTextResponse(error.detail + "\n", status_code=error.status, headers=headers)

@@ -27,6 +27,7 @@ from pipeline.api.ops.broker import BrokerWatch
 from pipeline.api.ops.session import (
     COOKIE,
     COOKIE_PATH,
+    COOKIE_SAMESITE,
     Conflict,
     Forbidden,
     LoginNeeded,
@@ -34,10 +35,11 @@ from pipeline.api.ops.session import (
     Operator,
     OpsError,
     TooManyRequests,
-    authenticate,
     check_form,
     check_same_site,
     identify,
+    sign_in,
+    sign_out,
 )
 from pipeline.api.ops.settings import OpsSettings
 from pipeline.api.ops.templates import STATIC_TYPES, environment, static_file
@@ -307,23 +309,25 @@ async def login(request: Request, context: Context) -> Response:
     form = await _form(request)
     target = _local(form.get("next"))
     secret = form.get("token", "").strip()
+    state = ops_state(request, context)
     try:
-        await run_in_threadpool(
-            authenticate, context, secret, cookie=True, address=client_address(request)
+        session_id = await run_in_threadpool(
+            sign_in,
+            context,
+            secret,
+            address=client_address(request),
+            seconds=state.settings.session_seconds,
         )
     except (LoginNeeded, Forbidden, TooManyRequests) as error:
         return page(request, "login.html", error.status, next=target, error=error, operator=None)
-    state = ops_state(request, context)
     response = RedirectResponse(target, status_code=303, headers=HEADERS)
     response.set_cookie(
         COOKIE,
-        secret,
+        session_id,
         max_age=state.settings.session_seconds,
         path=COOKIE_PATH,
         httponly=True,
-        # Lax: a link to an event page from chat or mail opens signed in; every form that
-        # changes something also needs the CSRF token.
-        samesite="lax",
+        samesite=COOKIE_SAMESITE,
         secure=request.url.scheme == "https",
     )
     return response
@@ -333,8 +337,9 @@ async def login(request: Request, context: Context) -> Response:
 async def logout(request: Request, context: Context) -> Response:
     operator = await _operator(context, request)
     check_form(operator, request, await _form(request))
+    await run_in_threadpool(sign_out, context, operator)
     response = RedirectResponse("/ops/login", status_code=303, headers=HEADERS)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax")
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite=COOKIE_SAMESITE)
     return response
 
 

@@ -1,14 +1,18 @@
 """Who may see the dashboard, and forms that cannot be forged from another site.
 
-A login is an API token (`pressrun tokens create --scope read|admin`) pasted once into the
-login form. It is kept in an HttpOnly, SameSite=Strict cookie scoped to /ops and checked
-against the database on every request, so revoking the token ends the session at once, and
-API processes behind a load balancer need no shared session store or secret. Scripts may
-send the token as `Authorization: Bearer …` instead.
+Signing in takes an API token with no section limit (`pressrun tokens create --scope
+read|admin`), pasted once into the login form. The browser gets a session: a random id in an
+HttpOnly, SameSite=Lax cookie scoped to /ops, while the database keeps only the id's sha256
+with the token and an expiry. Signing out deletes the session, so a copy of the cookie stops
+working too; revoking the token deletes its sessions, and every request checks both against
+the database, so API processes behind a load balancer share no session store or secret.
+Scripts send the token itself as `Authorization: Bearer …` instead.
 
-Every form that changes something (retry, sign out) carries a CSRF token: an HMAC of the
-session cookie, which another site can neither read nor compute. The browser's own
-Sec-Fetch-Site and Origin headers are checked as well, when it sends them.
+Lax rather than Strict: a link to an event page from chat or mail opens signed in. That is
+safe because nothing changes on a GET, and Lax cookies are not sent with another site's
+POST. Every form that changes something (retry, sign out) carries a CSRF token as well: an
+HMAC of the session cookie, which another site can neither read nor compute; and the
+browser's own Sec-Fetch-Site and Origin headers are checked, when it sends them.
 """
 
 from __future__ import annotations
@@ -16,19 +20,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from sqlalchemy import delete, select
 
 from pipeline.api.auth import client_address
 from pipeline.api.context import ApiContext
-from pipeline.api.models import Scope
-from pipeline.api.tokens import find_active
+from pipeline.api.models import ApiToken, OpsSession, Scope
+from pipeline.api.tokens import find_active, hash_secret
 from pipeline.db import transaction
+from pipeline.models import utcnow
 
 COOKIE = "pressrun_ops"
 COOKIE_PATH = "/ops"
+COOKIE_SAMESITE: Literal["lax", "strict"] = "lax"  # why: the module's docstring
 CSRF_FIELD = "csrf"
 CSRF_PURPOSE = b"pressrun ops csrf v1"
 
@@ -69,7 +79,8 @@ class Operator:
     token_id: int
     name: str
     scope: Scope
-    # The cookie's value when signed in through the form; None with a bearer header.
+    # The cookie's value (the session id) when signed in through the form; None with a
+    # bearer header.
     cookie: str | None
 
     @property
@@ -83,7 +94,7 @@ class Operator:
         return hmac.new(self.cookie.encode(), CSRF_PURPOSE, hashlib.sha256).hexdigest()
 
 
-def authenticate(context: ApiContext, secret: str, *, cookie: bool, address: str) -> Operator:
+def authenticate(context: ApiContext, secret: str, *, address: str) -> Operator:
     """The operator a token names, if it is active, unrestricted and within its rate. A
     client `address` that keeps sending unknown tokens is refused for a while."""
     with transaction(context.services.sessions) as session:
@@ -96,11 +107,62 @@ def authenticate(context: ApiContext, secret: str, *, cookie: bool, address: str
                 "this token is limited to sections; the dashboard shows the whole fleet, "
                 "so it needs a token for every section"
             )
-        operator = Operator(token.id, token.name, Scope(token.scope), secret if cookie else None)
+        operator = Operator(token.id, token.name, Scope(token.scope), None)
+    _check_rate(context, operator)
+    return operator
+
+
+def sign_in(context: ApiContext, secret: str, *, address: str, seconds: int) -> str:
+    """Open a session for the token `secret`, lasting `seconds`: its id, for the cookie."""
+    operator = authenticate(context, secret, address=address)
+    session_id = secrets.token_urlsafe(32)
+    now = utcnow()
+    with transaction(context.services.sessions) as session:
+        session.add(
+            OpsSession(
+                cookie_hash=hash_secret(session_id),
+                token_id=operator.token_id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=seconds),
+            )
+        )
+    return session_id
+
+
+def resume(context: ApiContext, session_id: str, *, address: str) -> Operator:
+    """The operator of the session a cookie names, while it lasts and its token is active."""
+    with transaction(context.services.sessions) as session:
+        token = session.scalar(
+            select(ApiToken)
+            .join(OpsSession, OpsSession.token_id == ApiToken.id)
+            .where(
+                OpsSession.cookie_hash == hash_secret(session_id),
+                OpsSession.expires_at > utcnow(),
+                ApiToken.revoked_at.is_(None),
+            )
+        )
+        if token is None:
+            _check_address(context, address)
+            raise LoginNeeded("your session has ended: sign in again")
+        operator = Operator(token.id, token.name, Scope(token.scope), session_id)
+    _check_rate(context, operator)
+    return operator
+
+
+def sign_out(context: ApiContext, operator: Operator) -> None:
+    """End the session the operator's cookie names (a bearer header has none)."""
+    if operator.cookie is None:
+        return
+    with transaction(context.services.sessions) as session:
+        session.execute(
+            delete(OpsSession).where(OpsSession.cookie_hash == hash_secret(operator.cookie))
+        )
+
+
+def _check_rate(context: ApiContext, operator: Operator) -> None:
     wait = context.limits.take_token(operator.token_id)
     if wait > 0:
         raise TooManyRequests(f"too many requests with this token: retry in {math.ceil(wait)} s")
-    return operator
 
 
 def _check_address(context: ApiContext, address: str) -> None:
@@ -116,11 +178,11 @@ def identify(context: ApiContext, request: Request) -> Operator:
     scheme, _, credentials = header.partition(" ")
     address = client_address(request)
     if scheme.lower() == "bearer" and credentials.strip():
-        return authenticate(context, credentials.strip(), cookie=False, address=address)
+        return authenticate(context, credentials.strip(), address=address)
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         raise LoginNeeded("sign in with an API token")
-    return authenticate(context, cookie, cookie=True, address=address)
+    return resume(context, cookie, address=address)
 
 
 def check_same_site(request: Request) -> None:
