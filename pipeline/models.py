@@ -237,7 +237,8 @@ class ListRefresh(Base):
 
 class RebuildChunk(Base):
     """One share of a fleet-wide rebuild. Phases run in order (index, rails, render); chunks
-    within a phase run on any worker, and a crashed rebuild resumes from the chunks not done."""
+    within a phase run on any worker, and a crashed rebuild resumes from the chunks not done.
+    States: pending, running, done, or failed (it gave up, and failed its rebuild)."""
 
     __tablename__ = "rebuild_chunks"
     id: Mapped[intpk]
@@ -248,8 +249,11 @@ class RebuildChunk(Base):
     payload: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # What the chunk found (the articles its index phase re-indexed; what it wrote).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Starts, as an event's: after `max_attempts` that never finished, the chunk gives up.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[when] = mapped_column(default=utcnow)
+    # When the relay last sent it again: it waits a stuck period before the next re-send.
+    relayed_at: Mapped[maybe_when]
 
 
 class PipelineCounter(Base):
