@@ -300,6 +300,23 @@ class Output(Base):
     updated_at: Mapped[when] = mapped_column(default=utcnow)
 
 
+class PendingPurge(Base):
+    """A CDN path to purge (pipeline/purges.py): written in the manifest's transaction,
+    deleted once the CDN took the purge, retried with backoff until then."""
+
+    __tablename__ = "pending_purges"
+    path: Mapped[str] = mapped_column(String(400), primary_key=True)
+    # Bumped by every request: a purge that succeeds deletes the row only if nobody asked
+    # again while it ran (that later write needs a purge of its own).
+    requests: Mapped[int] = mapped_column(Integer, default=1)
+    # The first request not yet purged: how stale the CDN may be at worst.
+    requested_at: Mapped[when] = mapped_column(default=utcnow)
+    # Not retried before this (the requester purges first; then backoff after failures).
+    next_attempt_at: Mapped[when] = mapped_column(default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class OutputDependency(Base):
     """Surrogate keys: output `output_key` shows data `data_key` (such as `article:42`)."""
 

@@ -1,6 +1,7 @@
 """The outbox relay: events, list refreshes and rebuild chunks that were committed but never
 dispatched (the broker was down) or never finished (a worker died) are sent again. Tasks are
-idempotent, so a duplicate costs a re-render, never a wrong page."""
+idempotent, so a duplicate costs a re-render, never a wrong page. CDN purges that failed are
+tried again here too (pipeline/purges.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import exists, or_, select, update
 
+from pipeline import purges
 from pipeline.db import transaction
 from pipeline.events import Dispatcher
 from pipeline.models import (
@@ -33,6 +35,7 @@ class RelayReport:
     lists: list[str]
     failed: list[int]
     chunks: list[int] = field(default_factory=list)
+    purged: int = 0
 
 
 def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
@@ -93,15 +96,18 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
     stale, stopped = stale_chunks(services, stuck_before)
     chunks = _resend_chunks(services, dispatcher, stale)
     failed += stopped
-    if resend or lists or chunks or failed:
+    purger = services.publisher.purger
+    purged = purges.retry_due(purger, services.sessions) if purger is not None else 0
+    if resend or lists or chunks or failed or purged:
         log.info(
-            "relay: re-sent %d events, %d lists, %d rebuild chunks; %d failed",
+            "relay: re-sent %d events, %d lists, %d rebuild chunks; %d failed; %d paths purged",
             len(resend),
             len(lists),
             len(chunks),
             len(failed),
+            purged,
         )
-    return RelayReport(resend, lists, failed, chunks)
+    return RelayReport(resend, lists, failed, chunks, purged)
 
 
 def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) -> list[int]:
