@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -346,3 +350,33 @@ def test_a_long_rebuild_is_not_counted_out_by_the_relay_while_its_chunks_run(
     assert queue.take("event") == [event_id]
     process_event(services, queue, event_id)
     assert len(queue.take("chunk")) == 3  # the rails phase opened
+
+
+def test_a_failed_rebuild_is_listed_with_its_reason(
+    newsroom: Newsroom, small_chunks: None, tmp_path: Path
+) -> None:
+    """`pressrun events list --failed` shows a rebuild whose chunk gave up, as any event."""
+    services, queue = newsroom.services, Held()
+    event_id, chunks = _started_rebuild(newsroom, queue)
+    _age(
+        services,
+        update(RebuildChunk)
+        .where(RebuildChunk.id == chunks[0])
+        .values(state="running", attempts=services.settings.max_attempts),
+    )
+    rebuild.run_chunk(services, queue, chunks[0])
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PRESSRUN_")}
+    env |= {
+        "PRESSRUN_DATABASE_URL": services.settings.database_url,
+        "PRESSRUN_STORAGE_URL": services.settings.storage_url,
+    }
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "pressrun"), "events", "list", "--failed"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    [line] = listed.stdout.splitlines()
+    assert line.startswith(f"{event_id}  rebuild")
+    assert "failed" in line
+    assert line.endswith(
+        f"rebuild chunk {chunks[0]} (index 0) gave up after 5 attempts: none of them finished"
+    )
