@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from pipeline import content_version, counters
+from pipeline import content_version, counters, purges
 from pipeline.db import SessionFactory, transaction
 from pipeline.models import Output, OutputDependency, utcnow
 from pipeline.outputs import LEAF_KINDS, LONG_CACHE_KINDS, OutputSpec, content_type, url_path
@@ -245,13 +245,18 @@ class Publisher:
         totals = dict(counts or {})
         totals["outputs_uploaded"] = totals.get("outputs_uploaded", 0) + len(report.written)
         totals["outputs_deleted"] = totals.get("outputs_deleted", 0) + len(report.deleted)
+        tickets: purges.Tickets = {}
         with transaction(factory) as session:
             version = content_version.current(session)  # after the upload: see `_settle`
             record_manifest(session, steps, event_id)
+            if self.purger is not None:
+                # Recorded with the manifest: a purge that fails after the commit is retried
+                # until done, where a retry of this build would find nothing left to purge.
+                tickets = purges.request(session, [url_path(step.spec.key) for step in steps])
             # Last: the counter rows are the fleet's hottest locks, held only for the commit.
             counters.add(session, totals)
-        if self.purger is not None and steps:
-            self.purger.purge(sorted({url_path(step.spec.key) for step in steps}))
+        if self.purger is not None:
+            purges.purge(self.purger, factory, tickets)
         return report, version
 
     def _stored(self, rendered: Rendered, event_id: int | None) -> StoredObject:

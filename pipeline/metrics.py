@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Float, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import counters
+from pipeline import counters, purges
 from pipeline.db import SessionFactory, transaction
 from pipeline.models import UNFINISHED, Event, EventKind, EventStatus, utcnow
 
@@ -163,6 +163,21 @@ class PipelineCollector(Collector):
         for finding in ("missing", "stale", "orphans"):
             findings.add_metric([finding], int((latest or {}).get(finding, 0)))
         yield findings
+        yield from self._purges(session)
+
+    def _purges(self, session: Session) -> Iterator[GaugeMetricFamily]:
+        backlog = purges.backlog(session)
+        for name, documentation, value in (
+            ("pressrun_pending_purges", "CDN paths changed and not purged yet", backlog.pending),
+            (
+                "pressrun_pending_purge_age_seconds",
+                "Age of the oldest CDN purge not done yet (0 when none is pending)",
+                backlog.age(utcnow()),
+            ),
+        ):
+            family = GaugeMetricFamily(name, documentation)
+            family.add_metric([], float(value))
+            yield family
 
 
 def registry_for(

@@ -237,7 +237,8 @@ class ListRefresh(Base):
 
 class RebuildChunk(Base):
     """One share of a fleet-wide rebuild. Phases run in order (index, rails, render); chunks
-    within a phase run on any worker, and a crashed rebuild resumes from the chunks not done."""
+    within a phase run on any worker, and a crashed rebuild resumes from the chunks not done.
+    States: pending, running, done, or failed (it gave up, and failed its rebuild)."""
 
     __tablename__ = "rebuild_chunks"
     id: Mapped[intpk]
@@ -248,8 +249,11 @@ class RebuildChunk(Base):
     payload: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # What the chunk found (the articles its index phase re-indexed; what it wrote).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Starts, as an event's: after `max_attempts` that never finished, the chunk gives up.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[when] = mapped_column(default=utcnow)
+    # When the relay last sent it again: it waits a stuck period before the next re-send.
+    relayed_at: Mapped[maybe_when]
 
 
 class PipelineCounter(Base):
@@ -294,6 +298,23 @@ class Output(Base):
     article_versions: Mapped[dict[str, int]] = mapped_column(default=dict)
     event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[when] = mapped_column(default=utcnow)
+
+
+class PendingPurge(Base):
+    """A CDN path to purge (pipeline/purges.py): written in the manifest's transaction,
+    deleted once the CDN took the purge, retried with backoff until then."""
+
+    __tablename__ = "pending_purges"
+    path: Mapped[str] = mapped_column(String(400), primary_key=True)
+    # Bumped by every request: a purge that succeeds deletes the row only if nobody asked
+    # again while it ran (that later write needs a purge of its own).
+    requests: Mapped[int] = mapped_column(Integer, default=1)
+    # The first request not yet purged: how stale the CDN may be at worst.
+    requested_at: Mapped[when] = mapped_column(default=utcnow)
+    # Not retried before this (the requester purges first; then backoff after failures).
+    next_attempt_at: Mapped[when] = mapped_column(default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class OutputDependency(Base):

@@ -5,6 +5,9 @@ document frequencies are final), `rails` (the "More like this" rails whose input
 `render` (every output the site should have, plus what the manifest holds, so orphans go).
 Chunks of a phase run on any worker; the one that finishes a phase opens the next. A crashed
 rebuild resumes: chunks not done are sent again (by the relay, or by the next `pressrun`).
+A chunk is tried like an event: an error a retry cannot cure, or `max_attempts` starts that
+never finished, fail the chunk and its rebuild; the failed rebuild's other chunks stop, and
+`pressrun events retry` resumes it with fresh tries.
 """
 
 from __future__ import annotations
@@ -13,16 +16,25 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 
 from pipeline import lists
 from pipeline.build import SyncReport
 from pipeline.db import transaction
-from pipeline.models import Article, ArticleStatus, Event, EventStatus, RebuildChunk, utcnow
+from pipeline.models import (
+    UNFINISHED,
+    Article,
+    ArticleStatus,
+    Event,
+    EventStatus,
+    RebuildChunk,
+    utcnow,
+)
 from pipeline.outputs import Kind, OutputSpec
 from pipeline.planner import plan_everything
 from pipeline.related import placed_rails
 from pipeline.services import Services
+from pipeline.transient import is_transient
 
 log = logging.getLogger("pressrun.rebuild")
 PHASES = ("index", "rails", "render")
@@ -30,6 +42,8 @@ CHUNK_ARTICLES = 250
 CHUNK_OUTPUTS = 400
 # Rails recomputed in one transaction: their locks, reads and writes are shared statements.
 RAILS_PER_TRANSACTION = 25
+# A chunk in these states is never run again (a failed one only once its rebuild is retried).
+OVER = ("done", "failed")
 
 
 class ChunkDispatcher(Protocol):
@@ -63,6 +77,7 @@ def start_rebuild(services: Services, dispatcher: ChunkDispatcher, event_id: int
     with transaction(services.sessions) as session:
         existing = session.scalar(select(func.count()).where(RebuildChunk.event_id == event_id))
         if existing:
+            _fresh_tries(session, event_id)
             pending = _unfinished_chunks(session, event_id)
         else:
             services.related.remove_unpublished(session)
@@ -71,6 +86,16 @@ def start_rebuild(services: Services, dispatcher: ChunkDispatcher, event_id: int
         dispatcher.dispatch_chunk(chunk_id)
     if not pending:
         advance(services, dispatcher, event_id)
+
+
+def _fresh_tries(session: Any, event_id: int) -> None:
+    """A failed rebuild that is started again (retried) runs its failed chunks again, each
+    with a fresh count of tries."""
+    session.execute(
+        update(RebuildChunk)
+        .where(RebuildChunk.event_id == event_id, RebuildChunk.state == "failed")
+        .values(state="pending", attempts=0, relayed_at=None, updated_at=utcnow())
+    )
 
 
 def _unfinished_chunks(session: Any, event_id: int) -> list[int]:
@@ -131,16 +156,30 @@ def refresh_statistics(services: Services, phase: str) -> None:
 
 
 def run_chunk(services: Services, dispatcher: ChunkDispatcher, chunk_id: int) -> None:
-    """Do one chunk (a no-op if another worker did it), then open the next phase if this
-    was the last of its phase."""
+    """Do one chunk (a no-op if another worker did it, or if its rebuild is over: failed,
+    or live without it), then open the next phase if this was the last of its phase."""
     with transaction(services.sessions) as session:
         chunk = session.get(RebuildChunk, chunk_id, with_for_update=True)
-        if chunk is None or chunk.state == "done":
+        if chunk is None or chunk.state in OVER:
+            return
+        event = session.get(Event, chunk.event_id)
+        if event is None or event.status not in UNFINISHED:
+            return
+        if chunk.state == "running" and chunk.attempts >= services.settings.max_attempts:
+            # Every try started and none finished: each killed its process, and Celery hands
+            # such a message back at once. Without this bound it would kill workers forever.
+            give_up(
+                session, chunk, f"gave up after {chunk.attempts} attempts: none of them finished"
+            )
             return
         chunk.state, chunk.attempts, chunk.updated_at = "running", chunk.attempts + 1, utcnow()
         event_id, phase, payload = chunk.event_id, chunk.phase, list(chunk.payload)
-        options = (session.get(Event, event_id) or Event()).options or {}
-    result = _work(services, event_id, phase, payload, options)
+        options = event.options or {}
+    try:
+        result = _work(services, event_id, phase, payload, options)
+    except Exception as error:
+        _record_failure(services, chunk_id, error)
+        raise
     with transaction(services.sessions) as session:
         session.execute(
             update(RebuildChunk)
@@ -148,6 +187,36 @@ def run_chunk(services: Services, dispatcher: ChunkDispatcher, chunk_id: int) ->
             .values(state="done", result=result, updated_at=utcnow())
         )
     advance(services, dispatcher, event_id)
+
+
+def _record_failure(services: Services, chunk_id: int, error: Exception) -> None:
+    """A transient error leaves the chunk to be retried (by the task, then the relay) until
+    its tries run out; anything else fails it, and its rebuild, at once."""
+    message = f"{type(error).__name__}: {error}"[:4000]
+    with transaction(services.sessions) as session:
+        chunk = session.get(RebuildChunk, chunk_id, with_for_update=True)
+        if chunk is None or chunk.state in OVER:
+            return
+        if not is_transient(error):
+            give_up(session, chunk, f"failed: {message}")
+        elif chunk.attempts >= services.settings.max_attempts:
+            give_up(session, chunk, f"failed after {chunk.attempts} attempts: {message}")
+        else:
+            log.warning("rebuild chunk %s will be retried: %s", chunk_id, message)
+
+
+def give_up(session: Any, chunk: RebuildChunk, reason: str) -> None:
+    """Fail a chunk (locked by the caller) and its rebuild, with the reason on the event (as
+    `pressrun events list --failed` and the dashboard show it). The rebuild's other chunks
+    see it failed and stop."""
+    chunk.state, chunk.updated_at = "failed", utcnow()
+    message = f"rebuild chunk {chunk.id} ({chunk.phase} {chunk.number}) {reason}"
+    session.execute(
+        update(Event)
+        .where(Event.id == chunk.event_id, Event.status.in_(UNFINISHED))
+        .values(status=EventStatus.FAILED, error=message[:4000])
+    )
+    log.error("rebuild %s failed: %s", chunk.event_id, message)
 
 
 def _work(
@@ -275,13 +344,33 @@ def progress(services: Services, event_id: int) -> Progress:
     return Progress(phase, done, total, finished)
 
 
-def stale_chunks(services: Services, older_than: Any) -> list[int]:
-    """Chunks pending or running since before `older_than` (their worker died): resend."""
+def stale_chunks(services: Services, stuck_before: Any) -> tuple[list[int], list[int]]:
+    """Chunks of running rebuilds, pending or running since before `stuck_before` (their
+    message or their worker was lost) and not sent again since: returns those to send again,
+    and the rebuilds failed because such a chunk had used up its tries."""
+    limit = services.settings.max_attempts
     with transaction(services.sessions) as session:
-        return list(
-            session.scalars(
-                select(RebuildChunk.id).where(
-                    RebuildChunk.state != "done", RebuildChunk.updated_at < older_than
-                )
+        rows = session.execute(
+            select(RebuildChunk.id, RebuildChunk.event_id, RebuildChunk.attempts)
+            .join(Event, Event.id == RebuildChunk.event_id)
+            .where(
+                Event.status.in_(UNFINISHED),
+                RebuildChunk.state.not_in(OVER),
+                RebuildChunk.updated_at < stuck_before,
+                # Once per stuck period, as events: a chunk merely waiting behind a backlog
+                # on the rebuild queue would otherwise be queued again every round.
+                or_(RebuildChunk.relayed_at.is_(None), RebuildChunk.relayed_at < stuck_before),
             )
-        )
+            .order_by(RebuildChunk.id)
+            .limit(services.settings.relay_batch)
+        ).all()
+        stopped: set[int] = set()
+        for chunk_id, event_id, attempts in rows:
+            if attempts < limit:
+                continue
+            chunk = session.get(RebuildChunk, chunk_id, with_for_update=True)
+            if chunk is not None and chunk.state not in OVER:
+                give_up(session, chunk, f"gave up after {attempts} attempts")
+                stopped.add(event_id)
+    resend = [chunk_id for chunk_id, event_id, _ in rows if event_id not in stopped]
+    return resend, sorted(stopped)

@@ -1,19 +1,29 @@
-"""The outbox relay: events and list refreshes that were committed but never dispatched (the
-broker was down) or never finished (a worker died) are sent again. Tasks are idempotent, so a
-duplicate costs a re-render, never a wrong page."""
+"""The outbox relay: events, list refreshes and rebuild chunks that were committed but never
+dispatched (the broker was down) or never finished (a worker died) are sent again. Tasks are
+idempotent, so a duplicate costs a re-render, never a wrong page. CDN purges that failed are
+tried again here too (pipeline/purges.py)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 
+from pipeline import purges
 from pipeline.db import transaction
 from pipeline.events import Dispatcher
-from pipeline.models import UNFINISHED, Event, EventStatus, ListRefresh, RefreshState, utcnow
-from pipeline.rebuild import stale_chunks
+from pipeline.models import (
+    UNFINISHED,
+    Event,
+    EventStatus,
+    ListRefresh,
+    RebuildChunk,
+    RefreshState,
+    utcnow,
+)
+from pipeline.rebuild import OVER, stale_chunks
 from pipeline.services import Services
 
 log = logging.getLogger("pressrun.relay")
@@ -24,6 +34,8 @@ class RelayReport:
     events: list[int]
     lists: list[str]
     failed: list[int]
+    chunks: list[int] = field(default_factory=list)
+    purged: int = 0
 
 
 def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
@@ -46,6 +58,10 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
                 # Sent again once per stuck period, not every round: an event merely waiting
                 # behind a backlog on its queue would otherwise be queued again and again.
                 or_(Event.relayed_at.is_(None), Event.relayed_at < stuck_before),
+                # A rebuild with chunks to run is in their hands: they are re-sent and
+                # counted on their own. Re-sending its event would count a start per stuck
+                # period and fail a long rebuild that is progressing.
+                ~exists().where(RebuildChunk.event_id == Event.id, RebuildChunk.state.not_in(OVER)),
             )
             .order_by(Event.id)
             .limit(settings.relay_batch)
@@ -77,14 +93,21 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
     )
     for list_key in lists:
         dispatcher.dispatch_lists([list_key])
-    chunks = stale_chunks(services, stuck_before)
-    for chunk_id in chunks:
-        dispatcher.dispatch_chunk(chunk_id)
-    if resend or lists or failed:
+    stale, stopped = stale_chunks(services, stuck_before)
+    chunks = _resend_chunks(services, dispatcher, stale)
+    failed += stopped
+    purger = services.publisher.purger
+    purged = purges.retry_due(purger, services.sessions) if purger is not None else 0
+    if resend or lists or chunks or failed or purged:
         log.info(
-            "relay: re-sent %d events, %d lists; %d failed", len(resend), len(lists), len(failed)
+            "relay: re-sent %d events, %d lists, %d rebuild chunks; %d failed; %d paths purged",
+            len(resend),
+            len(lists),
+            len(chunks),
+            len(failed),
+            purged,
         )
-    return RelayReport(resend, lists, failed)
+    return RelayReport(resend, lists, failed, chunks, purged)
 
 
 def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) -> list[int]:
@@ -105,5 +128,23 @@ def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) ->
                 update(Event)
                 .where(Event.id.in_(sent), Event.status == EventStatus.ACCEPTED)
                 .values(status=EventStatus.DISPATCHED, dispatched_at=now)
+            )
+    return sent
+
+
+def _resend_chunks(services: Services, dispatcher: Dispatcher, chunk_ids: list[int]) -> list[int]:
+    """Send rebuild chunks again and stamp the ones the broker took; returns those."""
+    sent: list[int] = []
+    for chunk_id in chunk_ids:
+        try:
+            dispatcher.dispatch_chunk(chunk_id)
+        except Exception as error:  # the broker is still down: try again next round
+            log.warning("relay could not dispatch rebuild chunk %s: %s", chunk_id, error)
+            break
+        sent.append(chunk_id)
+    if sent:
+        with transaction(services.sessions) as session:
+            session.execute(
+                update(RebuildChunk).where(RebuildChunk.id.in_(sent)).values(relayed_at=utcnow())
             )
     return sent

@@ -19,6 +19,7 @@ from pipeline.inputs import parse_article
 from pipeline.models import Article
 from pipeline.render import key_of
 from pipeline.services import Services, create_services
+from pipeline.storage import TransientStorageError
 from workers.app import CeleryDispatcher, create_app
 
 SITE_URL = "https://news.example.com"
@@ -103,3 +104,17 @@ class Newsroom:
 @pytest.fixture
 def newsroom(services: Services) -> Newsroom:
     return Newsroom(services)
+
+
+class FlakyCdn:
+    """A CDN purger (pipeline.storage.CdnPurger) that can be down: what it purged, in order."""
+
+    def __init__(self) -> None:
+        self.purged: list[str] = []
+        self.down = False
+
+    def purge(self, paths: list[str]) -> list[str]:
+        if self.down:
+            raise TransientStorageError("503 on CloudFront invalidation: Service Unavailable")
+        self.purged += paths
+        return [f"I{len(self.purged)}"]

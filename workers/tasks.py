@@ -95,4 +95,4 @@ def register_tasks(
     def relay_task() -> int:
         """Re-send what was committed but never dispatched or never finished."""
         report = relay(services(), dispatcher())
-        return len(report.events) + len(report.lists)
+        return len(report.events) + len(report.lists) + len(report.chunks)

@@ -354,10 +354,12 @@ class Stack:
                     .where(ListRefresh.state != RefreshState.IDLE)
                 )
                 or 0,
+                # A failed rebuild's chunks are not pending: they stopped with it.
                 "chunks": session.scalar(
                     select(func.count())
                     .select_from(RebuildChunk)
-                    .where(RebuildChunk.state != "done")
+                    .join(Event, Event.id == RebuildChunk.event_id)
+                    .where(RebuildChunk.state != "done", Event.status.in_(UNFINISHED))
                 )
                 or 0,
             }

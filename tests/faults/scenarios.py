@@ -19,7 +19,7 @@ from sqlalchemy import select
 from pipeline import articles
 from pipeline.db import transaction
 from pipeline.inputs import parse_article
-from pipeline.models import Article, Event, EventStatus
+from pipeline.models import Article, Event, EventStatus, RebuildChunk
 from tests.faults.harness import (
     BASE_TIME,
     FaultPlan,
@@ -29,6 +29,7 @@ from tests.faults.harness import (
     Timeline,
     Workload,
     check_site,
+    stop_process,
     terminate_connections,
 )
 
@@ -271,6 +272,37 @@ def poison(make_stack: MakeStack, changes: int, seconds: float) -> Result:
             result.extra[slug] = (str(event.status), event.attempts, event.error)
         others = session.scalars(select(Event.status).where(Event.id.not_in(events.values())))
         result.extra["other events not live"] = sum(status != EventStatus.LIVE for status in others)
+    return result
+
+
+def poison_rebuild(make_stack: MakeStack, publishes: int) -> Result:
+    """A rebuild whose render chunk holds an article that kills the process rendering it.
+    A healthy fleet publishes the articles, then workers with the poison installed replace
+    it and a rebuild is requested. Celery hands the chunk back at once, again and again: the
+    rebuild must end failed after PRESSRUN_MAX_ATTEMPTS starts of the chunk, naming it, not
+    run it for ever."""
+    stack = fleet(make_stack)
+    workload = Workload(stack, seed=10)
+    slugs = [workload.publish_new() for _ in range(publishes)]
+    stack.wait_quiet()
+    for worker in stack.alive_workers():
+        stop_process(worker.process)
+    stack.worker_module = "tests.faults.plugin"
+    stack.start_workers(2, PRESSRUN_FAULTS_POISON_CRASH=slugs[0])
+    with transaction(stack.services.sessions) as session:
+        event_id = articles.request_rebuild(session, actor="faults").event_id
+    workload.dispatch(event_id)
+    result = settle("poison rebuild chunk", stack, workload)
+    with transaction(stack.services.sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        result.extra["rebuild"] = (str(event.status), event.error)
+        chunks = session.execute(
+            select(RebuildChunk.id, RebuildChunk.phase, RebuildChunk.state, RebuildChunk.attempts)
+            .where(RebuildChunk.event_id == event_id)
+            .order_by(RebuildChunk.id)
+        ).all()
+        result.extra["chunks"] = [tuple(chunk) for chunk in chunks]
     return result
 
 

@@ -11,10 +11,14 @@ machine; each test names the issue's size, and `benchmarks/faults.py` runs it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
-from pipeline.models import EventStatus
+from pipeline.db import transaction
+from pipeline.models import EventStatus, RebuildChunk, utcnow
+from pipeline.relay import relay
 from tests.faults import scenarios
 from tests.faults.harness import PHANTOM_TAG, Stack, check_site, read_bucket
 from tests.faults.scenarios import POISON_CRASHES, POISON_RAISES, Result
@@ -104,6 +108,32 @@ def test_a_poison_article_fails_after_bounded_tries_and_the_rest_lands(
     assert attempts == result.stack.settings.max_attempts
     assert error == "gave up after 5 attempts: none of them finished"
     assert result.extra["other events not live"] == 0
+
+
+def test_a_rebuild_chunk_that_kills_its_worker_fails_the_rebuild_after_bounded_tries(
+    make_stack: MakeStack, figures: Figures
+) -> None:
+    """A render chunk that crashes its worker on every try used to be handed back and run
+    for ever (its tries were counted, never read), while the relay failed the rebuild's
+    event for its re-sends. The chunk now gives up after PRESSRUN_MAX_ATTEMPTS starts and
+    fails its rebuild with the reason; the relay sends nothing of a failed rebuild again."""
+    result = scenarios.poison_rebuild(make_stack, publishes=6)
+    check(result, figures, failed=1)
+    limit = result.stack.settings.max_attempts
+    status, error = result.extra["rebuild"]
+    assert status == EventStatus.FAILED
+    [(chunk_id, _, state, attempts)] = [c for c in result.extra["chunks"] if c[1] == "render"]
+    assert (state, attempts) == ("failed", limit)
+    assert error == (
+        f"rebuild chunk {chunk_id} (render 0) gave up after {limit} attempts: none of them finished"
+    )
+    services = result.stack.services
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(RebuildChunk).values(updated_at=utcnow() - timedelta(hours=1), relayed_at=None)
+        )
+    report = relay(services, result.stack.dispatcher)
+    assert (report.chunks, report.failed) == ([], [])
 
 
 def test_postgresql_connections_killed_mid_run(make_stack: MakeStack, figures: Figures) -> None:

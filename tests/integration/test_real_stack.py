@@ -8,16 +8,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from pipeline import articles
-from pipeline.db import transaction
+from pipeline import articles, purges
+from pipeline.db import make_engine, make_session_factory, transaction
 from pipeline.inputs import parse_article
-from pipeline.models import Article, Event, EventStatus, ListRefresh
+from pipeline.models import Article, Event, EventStatus, ListRefresh, PendingPurge, utcnow
 from pipeline.outputs import Kind, OutputSpec
 from pipeline.services import create_services
+from pipeline.storage.s3 import CloudFrontPurger
 from tests.integration.conftest import Stack, make_stack
 from workers.app import CeleryDispatcher, create_app
 
@@ -244,41 +247,66 @@ def test_wrong_credentials_are_reported_and_nothing_goes_live(
         strict.wait(10)
 
 
-def test_cdn_purge_invalidates_exactly_the_changed_paths(
-    tmp_path: Path, database_url: str, redis_url: str, s3_endpoint: str
-) -> None:
-    import boto3
-
-    cloudfront = boto3.client(
+def cloudfront_client(endpoint: str) -> Any:
+    return boto3.client(
         "cloudfront",
-        endpoint_url=s3_endpoint,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    distribution = cloudfront.create_distribution(
-        DistributionConfig={
-            "CallerReference": f"pressrun-{time.time_ns()}",
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "site",
-                        "DomainName": "site.s3.amazonaws.com",
-                        "S3OriginConfig": {"OriginAccessIdentity": ""},
-                    }
-                ],
-            },
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "site",
-                "ViewerProtocolPolicy": "allow-all",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-            },
-            "Comment": "",
-            "Enabled": True,
-        }
-    )["Distribution"]["Id"]
+
+
+def create_distribution(cloudfront: Any) -> str:
+    return str(
+        cloudfront.create_distribution(
+            DistributionConfig={
+                "CallerReference": f"pressrun-{time.time_ns()}",
+                "Origins": {
+                    "Quantity": 1,
+                    "Items": [
+                        {
+                            "Id": "site",
+                            "DomainName": "site.s3.amazonaws.com",
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                        }
+                    ],
+                },
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "site",
+                    "ViewerProtocolPolicy": "allow-all",
+                    "MinTTL": 0,
+                    "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                },
+                "Comment": "",
+                "Enabled": True,
+            }
+        )["Distribution"]["Id"]
+    )
+
+
+def invalidated_paths(cloudfront: Any, distribution: str) -> set[str]:
+    summaries = cloudfront.list_invalidations(DistributionId=distribution)
+    paths: set[str] = set()
+    for summary in summaries["InvalidationList"].get("Items", []):
+        batch = cloudfront.get_invalidation(DistributionId=distribution, Id=summary["Id"])
+        paths |= set(batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"])
+    return paths
+
+
+def site_paths(built: Stack) -> set[str]:
+    """The path of every stored object, as the CDN serves it."""
+    return {
+        "/" + key.removesuffix("index.html") if key.endswith("index.html") else "/" + key
+        for key in built.stored_keys()
+    }
+
+
+def test_cdn_purge_invalidates_exactly_the_changed_paths(
+    tmp_path: Path, database_url: str, redis_url: str, s3_endpoint: str
+) -> None:
+    cloudfront = cloudfront_client(s3_endpoint)
+    distribution = create_distribution(cloudfront)
     built = make_stack(
         tmp_path, database_url, redis_url, s3_endpoint, cdn_cloudfront_distribution=distribution
     )
@@ -287,17 +315,46 @@ def test_cdn_purge_invalidates_exactly_the_changed_paths(
         built.start_workers(1)
         built.pressrun("publish", str(write_article(built.folder, "cdn", slug="cdn-story")))
         built.wait_quiet()
-        summaries = cloudfront.list_invalidations(DistributionId=distribution)
-        paths: set[str] = set()
-        for summary in summaries["InvalidationList"].get("Items", []):
-            batch = cloudfront.get_invalidation(DistributionId=distribution, Id=summary["Id"])
-            paths |= set(batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"])
+        paths = invalidated_paths(cloudfront, distribution)
         assert "/politics/2024/05/02/cdn-story/" in paths
         assert "/" in paths
         assert "/feeds/latest.xml" in paths
-        assert paths == {
-            "/" + key.removesuffix("index.html") if key.endswith("index.html") else "/" + key
-            for key in built.stored_keys()
-        }
+        assert paths == site_paths(built)
     finally:
         built.stop_workers()
+
+
+def test_a_failed_cdn_purge_is_kept_and_done_once_the_cdn_answers(
+    tmp_path: Path, database_url: str, redis_url: str, s3_endpoint: str
+) -> None:
+    """The purge ran after the manifest's commit, and its failure failed the event: its
+    pages were stored, a retry found nothing changed and purged nothing, and readers kept
+    the cached pages. Now the event goes live and the purges wait, recorded, for the relay."""
+    cloudfront = cloudfront_client(s3_endpoint)
+    # CloudFront answers NoSuchDistribution to every purge of the workers.
+    built = make_stack(
+        tmp_path, database_url, redis_url, s3_endpoint, cdn_cloudfront_distribution="E0GONE"
+    )
+    built.pressrun("db", "upgrade")
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    try:
+        built.start_workers(1)
+        built.pressrun("publish", str(write_article(built.folder, "cdn", slug="cdn-down")))
+        built.wait_quiet()
+        with transaction(sessions) as session:
+            assert session.scalars(select(Event.status)).all() == [EventStatus.LIVE]
+            waiting = {row.path: row.error for row in session.scalars(select(PendingPurge))}
+            session.execute(update(PendingPurge).values(next_attempt_at=utcnow()))
+        assert set(waiting) == site_paths(built)
+        assert all("NoSuchDistribution" in (error or "") for error in waiting.values())
+        # The CDN answers again (here: the distribution now in front of the site).
+        distribution = create_distribution(cloudfront)
+        purger = CloudFrontPurger(cloudfront, distribution)
+        assert purges.retry_due(purger, sessions) == len(waiting)
+        assert invalidated_paths(cloudfront, distribution) == set(waiting)
+        with transaction(sessions) as session:
+            assert purges.backlog(session).pending == 0
+    finally:
+        built.stop_workers()
+        engine.dispose()

@@ -322,6 +322,7 @@ def test_an_empty_outbox(login: Login) -> None:
     html = login("read").get("/ops").text
     assert "No event yet" in panel(html, "recent")
     assert "never run" in panel(html, "fleet")
+    assert "CDN purges no CDN configured" in panel(html, "fleet")
     assert "No failed event" in panel(html, "failed")
     assert "nothing in this window" in panel(html, "latency")
 

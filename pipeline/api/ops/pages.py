@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from pipeline import purges
 from pipeline.api.ops import queries
 from pipeline.api.ops.broker import BrokerSnapshot, BrokerWatch
 from pipeline.api.ops.charts import Chart, latency_chart, throughput_chart
@@ -50,6 +51,8 @@ class Fleet:
     age: float | None
     oldest_undispatched: EventSummary | None
     reconcile: EventSummary | None
+    # None without a CDN to purge.
+    purges: purges.Backlog | None
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,11 @@ def _fleet(session: Any, settings: Settings, watch: BrokerWatch | None) -> Fleet
         age=watch.age(found) if watch is not None and found is not None else None,
         oldest_undispatched=queries.oldest_undispatched(session),
         reconcile=queries.last_reconcile(session),
+        purges=(
+            purges.backlog(session, with_error=True)
+            if settings.cdn_cloudfront_distribution
+            else None
+        ),
     )
 
 
