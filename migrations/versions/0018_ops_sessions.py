@@ -5,7 +5,7 @@ session row (the id's sha256, its token, when it expires) is deleted at sign-out
 token is revoked.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017b
 Create Date: 2026-12-06 20:20:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
