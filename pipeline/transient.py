@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from pipeline.storage import TransientStorageError
 
@@ -28,6 +28,17 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
+def is_unique_violation(error: IntegrityError) -> bool:
+    """A unique constraint broken by a row another transaction committed first: the race a
+    retry settles. NOT NULL, foreign key and CHECK failures are bugs a retry repeats."""
+    sqlstate = getattr(error.orig, "sqlstate", None)  # psycopg
+    if sqlstate is not None:
+        return bool(sqlstate == UNIQUE_VIOLATION)
+    message = str(error.orig)  # sqlite3 names the constraint in its message
+    return message.startswith(("UNIQUE constraint failed", "PRIMARY KEY must be unique"))
+
+
+UNIQUE_VIOLATION = "23505"
 PERMANENT_OS_ERRORS = frozenset(
     {
         errno.ENOSPC,  # no space left on the device
