@@ -37,16 +37,23 @@ class App:
     settings: Settings
     _services: Services | None = field(default=None, init=False)
     _dispatcher: Dispatcher | None = field(default=None, init=False)
+    _recovered: bool = field(default=False, init=False)
 
     @property
     def services(self) -> Services:
         if self._services is None:
             self._services = create_services(self.settings)
-            if self.settings.eager:
-                # Nothing committed is lost: finish what a crashed process left behind first.
-                for outcome in finish_unfinished(self._services, self.dispatcher):
-                    click.echo(f"recovered event {outcome.event_id}: {outcome.status}", err=True)
         return self._services
+
+    def recover(self, other_than: int | None = None) -> None:
+        """Nothing committed is lost: in the embedded default, a command that writes first
+        finishes what a crashed process left behind (every unfinished event but its own).
+        Commands that only read never call this: `status` must not render the site."""
+        if self._recovered or not self.settings.eager:
+            return
+        self._recovered = True
+        for outcome in finish_unfinished(self.services, self.dispatcher, other_than=other_than):
+            click.echo(f"recovered event {outcome.event_id}: {outcome.status}", err=True)
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -57,6 +64,7 @@ class App:
         return self._dispatcher
 
     def dispatch(self, event_id: int) -> Outcome:
+        self.recover(other_than=event_id)
         return dispatch_event(self.services, self.dispatcher, event_id)
 
 
@@ -326,6 +334,8 @@ def reconcile_command(app: App, repair: bool, max_deletes: int) -> None:
     """Compare the database's truth with storage: missing, stale and orphan objects."""
     from pipeline.reconcile import TooManyDeletes, reconcile, record_run
 
+    if repair:
+        app.recover()
     try:
         report = reconcile(app.services, repair=repair, max_deletes=max_deletes)
     except TooManyDeletes as error:

@@ -236,17 +236,21 @@ def _record_failure(services: Services, event_id: int, error: Exception) -> None
             log.warning("event %s will be retried: %s", event_id, message)
 
 
-def unfinished_events(services: Services) -> list[int]:
+def unfinished_events(services: Services, other_than: int | None = None) -> list[int]:
+    query = select(Event.id).where(Event.status.in_(UNFINISHED)).order_by(Event.id)
+    if other_than is not None:
+        query = query.where(Event.id != other_than)
     with transaction(services.sessions) as session:
-        return list(
-            session.scalars(select(Event.id).where(Event.status.in_(UNFINISHED)).order_by(Event.id))
-        )
+        return list(session.scalars(query))
 
 
-def finish_unfinished(services: Services, dispatcher: Dispatcher) -> list[Outcome]:
-    """Events and list refreshes a crashed process left behind are finished first."""
+def finish_unfinished(
+    services: Services, dispatcher: Dispatcher, *, other_than: int | None = None
+) -> list[Outcome]:
+    """Events and list refreshes a crashed process left behind are finished first (all but
+    the event `other_than`, which the caller sends on itself)."""
     outcomes = []
-    for event_id in unfinished_events(services):
+    for event_id in unfinished_events(services, other_than):
         try:
             outcomes.append(process_event(services, dispatcher, event_id))
         except Exception as error:

@@ -3,11 +3,13 @@
 The database is the source of truth: every worker process records what it did there (events,
 their stage times, the counters of outputs), so the figures are right with any number of
 processes, and a scrape of any API process sees the whole fleet. Queue depth comes from the
-broker through a callable the composition root passes in (the domain knows no Celery).
+broker through a callable the composition root passes in (the domain knows no Celery); a
+queue the broker could not count is NaN, never 0.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -29,6 +31,8 @@ STAGES = (
     ("live", Event.rendered_at, Event.live_at),
 )
 STUCK_AFTER = timedelta(minutes=5)
+# Messages waiting per queue; None for a queue the broker could not count.
+QueueDepths = Callable[[], dict[str, int | None]]
 
 
 def seconds_between(session: Session, start: Any, end: Any) -> Any:
@@ -39,9 +43,7 @@ def seconds_between(session: Session, start: Any, end: Any) -> Any:
 
 
 class PipelineCollector(Collector):
-    def __init__(
-        self, sessions: SessionFactory, queue_depths: Callable[[], dict[str, int]] | None = None
-    ) -> None:
+    def __init__(self, sessions: SessionFactory, queue_depths: QueueDepths | None = None) -> None:
         self.sessions = sessions
         self.queue_depths = queue_depths
 
@@ -75,7 +77,9 @@ class PipelineCollector(Collector):
         if self.queue_depths is not None:
             depth = GaugeMetricFamily("pressrun_queue_depth", "Messages waiting", labels=["queue"])
             for queue, size in sorted(self.queue_depths().items()):
-                depth.add_metric([queue], size)
+                # NaN when the broker could not count it: an alert on the depth must not
+                # read a broker error as an empty queue.
+                depth.add_metric([queue], math.nan if size is None else size)
             yield depth
 
     def _events(self, session: Session) -> GaugeMetricFamily:
@@ -181,7 +185,7 @@ class PipelineCollector(Collector):
 
 
 def registry_for(
-    sessions: SessionFactory, queue_depths: Callable[[], dict[str, int]] | None = None
+    sessions: SessionFactory, queue_depths: QueueDepths | None = None
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PipelineCollector(sessions, queue_depths))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from pipeline import lists
 from pipeline.config import Settings
 from pipeline.lists import LATEST, ListRef, SortKey
-from pipeline.models import Article, ArticleStatus, Output, OutputDependency, Redirect, Section, Tag
+from pipeline.models import Article, ArticleStatus, Output, OutputDependency, Redirect, Section
 from pipeline.outputs import Kind, OutputSpec, article_key, month_of
 from pipeline.render import key_of, static_files
 
@@ -150,16 +150,15 @@ def plan_everything(session: Session, settings: Settings) -> set[OutputSpec]:
     specs |= {OutputSpec(Kind.ARTICLE, key) for key in session.scalars(select(Redirect.old_key))}
     for month, _ in lists.months(session):
         specs.add(OutputSpec(Kind.SITEMAP_MONTH, month))
-    for model, head, paged in (
-        (Section, Kind.SECTION, Kind.SECTION_PAGE),
-        (Tag, Kind.TAG, Kind.TAG_PAGE),
+    for kind, head, paged in (
+        ("section", Kind.SECTION, Kind.SECTION_PAGE),
+        ("tag", Kind.TAG, Kind.TAG_PAGE),
     ):
-        for slug in session.scalars(select(model.slug)):
-            ref = ListRef("section" if model is Section else "tag", slug)
-            pages = lists.page_count(lists.count(session, ref), settings.page_size)
+        for slug, members in lists.count_every(session, kind).items():
+            pages = lists.page_count(members, settings.page_size)
             specs.add(OutputSpec(head, slug))
             specs |= {OutputSpec(paged, slug, number) for number in range(1, pages + 1)}
-            if model is Section:
+            if kind == "section":
                 specs.add(OutputSpec(Kind.FEED_SECTION, slug))
     manifest = session.execute(select(Output.kind, Output.subject, Output.page))
     specs |= {OutputSpec(Kind(kind), subject, page) for kind, subject, page in manifest}

@@ -4,24 +4,33 @@ What the site should hold is a fresh render of every output from the database. S
 judged by content hashes (the listing's ETag or the file's MD5), not by metadata: an object
 is **missing** (should exist, does not), **stale** (exists with other bytes) or an **orphan**
 (nothing produces that key, such as the page of an unpublished article). Private prefixes
-such as previews are nobody's orphans. A repair that would delete more than `max_deletes`
-objects stops before changing anything: a breaker against wiping a site by mistake.
+such as previews are nobody's orphans. The site is walked in key order, a batch of outputs
+to a short transaction: no transaction stays open for the whole site. A repair that would
+delete more than `max_deletes` objects stops before changing anything: a breaker against
+wiping a site by mistake.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from pipeline.build import BuildStep, digest
 from pipeline.db import transaction
 from pipeline.models import Event, EventKind, EventStatus, Output, utcnow
+from pipeline.outputs import OutputSpec
 from pipeline.planner import plan_everything
+from pipeline.render import Rendered
 from pipeline.services import Services
 
 PRIVATE_PREFIXES = ("_previews/",)
+# Outputs rendered and compared in one transaction: the walk over the site is a run of short
+# transactions, none of which holds a snapshot (or, on SQLite, the reader's lock) for long.
+RECONCILE_BATCH = 400
 
 
 class TooManyDeletes(RuntimeError):
@@ -51,40 +60,61 @@ class ReconcileReport:
 
 
 def reconcile(
-    services: Services, *, repair: bool = False, max_deletes: int = 100
+    services: Services,
+    *,
+    repair: bool = False,
+    max_deletes: int = 100,
+    batch: int = RECONCILE_BATCH,
 ) -> ReconcileReport:
     report = ReconcileReport()
-    stored = {
-        key: md5
-        for key, md5 in services.storage.inventory().items()
-        if not key.startswith(PRIVATE_PREFIXES)
-    }
-    steps: list[BuildStep] = []
-    expected: set[str] = set()
-    with transaction(services.sessions) as session:
-        for spec in sorted(plan_everything(session, services.settings)):
-            rendered = services.renderer.render(session, spec)
-            if rendered is None:
-                continue
-            expected.add(spec.key)
-            report.checked += 1
-            if spec.key not in stored:
-                report.missing.append(spec.key)
-            elif _differs(services, spec.key, stored[spec.key], rendered.body):
-                report.stale.append(spec.key)
-            else:
-                continue
-            steps.append(BuildStep(spec, rendered, digest(rendered.body)))
-    report.orphans = sorted(set(stored) - expected)
+    differing = _walk(services, report, batch)
     if repair and not report.clean:
         if len(report.orphans) > max_deletes:
             raise TooManyDeletes(
                 f"repair would delete {len(report.orphans)} objects, more than --max-deletes "
                 f"{max_deletes}: nothing was changed"
             )
-        _repair(services, steps, report.orphans)
+        _repair(services, differing, report.orphans, batch)
         report.repaired = True
     return report
+
+
+def _walk(services: Services, report: ReconcileReport, batch: int) -> list[OutputSpec]:
+    """Fill in `report`; returns the outputs that are missing or stale."""
+    stored = {
+        key: md5
+        for key, md5 in services.storage.inventory().items()
+        if not key.startswith(PRIVATE_PREFIXES)
+    }
+    with transaction(services.sessions) as session:
+        specs = sorted(plan_everything(session, services.settings))
+    expected: set[str] = set()
+    differing: list[OutputSpec] = []
+    for start in range(0, len(specs), batch):
+        with transaction(services.sessions) as session:
+            for spec, rendered in _rendered(services, session, specs[start : start + batch]):
+                expected.add(spec.key)
+                report.checked += 1
+                if spec.key not in stored:
+                    report.missing.append(spec.key)
+                elif _differs(services, spec.key, stored[spec.key], rendered.body):
+                    report.stale.append(spec.key)
+                else:
+                    continue
+                differing.append(spec)
+    report.orphans = sorted(set(stored) - expected)
+    return differing
+
+
+def _rendered(
+    services: Services, session: Session, specs: list[OutputSpec]
+) -> Iterator[tuple[OutputSpec, Rendered]]:
+    """The outputs of `specs` that should exist, rendered from the current data."""
+    services.renderer.prefetch(session, specs)
+    for spec in specs:
+        rendered = services.renderer.render(session, spec)
+        if rendered is not None:
+            yield spec, rendered
 
 
 def _differs(services: Services, key: str, md5: str | None, body: bytes) -> bool:
@@ -93,8 +123,19 @@ def _differs(services: Services, key: str, md5: str | None, body: bytes) -> bool
     return md5 != hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
-def _repair(services: Services, steps: list[BuildStep], orphans: list[str]) -> None:
-    services.publisher.sync(services.sessions, steps, None)
+def _repair(
+    services: Services, differing: list[OutputSpec], orphans: list[str], batch: int
+) -> None:
+    """Write the missing and stale outputs again, a batch at a time (rendered anew: the walk
+    keeps keys, not bodies, so a repair of a whole site never holds the whole site), then
+    delete the orphans."""
+    for start in range(0, len(differing), batch):
+        with transaction(services.sessions) as session:
+            steps = [
+                BuildStep(spec, rendered, digest(rendered.body))
+                for spec, rendered in _rendered(services, session, differing[start : start + batch])
+            ]
+        services.publisher.sync(services.sessions, steps, None)
     services.storage.delete(orphans)
     with transaction(services.sessions) as session:
         for start in range(0, len(orphans), 500):

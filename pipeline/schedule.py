@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
 from pipeline import articles
@@ -28,6 +29,11 @@ from pipeline.services import Services
 
 log = logging.getLogger("pressrun.schedule")
 DUE_BATCH = 100
+# A schedule that fails is tried again after 10 s, then twice as long after each failure (at
+# most 10 minutes apart); the 8th failure, about 20 minutes after the first, gives up.
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(seconds=10)
+BACKOFF_CAP = timedelta(minutes=10)
 
 
 class ScheduleConflict(ValueError):
@@ -138,7 +144,7 @@ def schedule_publish(
             created_at=now,
         )
         session.add(row)
-    row.due_at, row.actor = due_at, actor
+    _set_due(row, due_at, actor)
     session.flush()
     return row
 
@@ -158,9 +164,15 @@ def schedule_unpublish(
     if row is None:
         row = Schedule(article_id=article.id, action=ScheduleAction.UNPUBLISH, created_at=now)
         session.add(row)
-    row.due_at, row.actor = due_at, actor
+    _set_due(row, due_at, actor)
     session.flush()
     return row
+
+
+def _set_due(row: Schedule, due_at: datetime, actor: str) -> None:
+    """A new time starts afresh: the failed tries of the old one (if any) no longer count."""
+    row.due_at, row.next_attempt_at, row.actor = due_at, due_at, actor
+    row.attempts, row.last_error, row.failed_at = 0, None, None
 
 
 def cancel(
@@ -192,25 +204,19 @@ class DueReport:
 def run_due(
     services: Services, dispatcher: Dispatcher, *, now: datetime | None = None
 ) -> DueReport:
-    """Carry out every schedule that is due (each in its own transaction, then dispatched
-    like any change), and delete what has expired. Safe to run from several processes."""
+    """Carry out the schedules whose next try is due (each in its own transaction, then
+    dispatched like any change), and delete what has expired. Safe to run from several
+    processes. A failure is counted on its row and tried again later, so rows that keep
+    failing wait behind the ones that are due and never fill the batch."""
     now = now or utcnow()
     report = DueReport()
-    with transaction(services.sessions) as session:
-        due = list(
-            session.scalars(
-                select(Schedule.id)
-                .where(Schedule.due_at <= now)
-                .order_by(Schedule.due_at, Schedule.id)
-                .limit(DUE_BATCH)
-            )
-        )
-    for schedule_id in due:
+    for schedule_id in _due(services, now):
         try:
             event_id = _carry_out(services, schedule_id, now)
-        except Exception:
-            # Left in place: the next run tries again. One bad row must not block the rest.
+        except Exception as error:
+            # One bad row must not block the rest.
             log.exception("schedule %s could not be carried out", schedule_id)
+            _record_failure(services, schedule_id, error, now)
             continue
         if event_id is not None:
             report.outcomes.append(dispatch_event(services, dispatcher, event_id))
@@ -218,11 +224,53 @@ def run_due(
     return report
 
 
+def _due(services: Services, now: datetime) -> list[int]:
+    with transaction(services.sessions) as session:
+        return list(
+            session.scalars(
+                select(Schedule.id)
+                .where(_is_due(now))
+                .order_by(Schedule.next_attempt_at, Schedule.id)
+                .limit(DUE_BATCH)
+            )
+        )
+
+
+def _is_due(now: datetime) -> Any:
+    return and_(Schedule.failed_at.is_(None), Schedule.next_attempt_at <= now)
+
+
+def _record_failure(services: Services, schedule_id: int, error: Exception, now: datetime) -> None:
+    """Count the failed try; the next waits twice as long as the last. After MAX_ATTEMPTS the
+    row gives up: it stays, marked failed with its error, for the editor to see in the
+    article (and ops on the dashboard), to cancel or to move to a new time."""
+    with transaction(services.sessions) as session:
+        row = session.get(Schedule, schedule_id, with_for_update=True)
+        if row is None:
+            return
+        row.attempts += 1
+        row.last_error = f"{type(error).__name__}: {error}"[:2000]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.failed_at = now
+            log.error("schedule %s gave up after %s tries", schedule_id, row.attempts)
+        else:
+            row.next_attempt_at = now + backoff(row.attempts)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failure a schedule is tried again."""
+    factor: int = 2 ** (attempts - 1)
+    return min(BACKOFF_CAP, BACKOFF_FIRST * factor)
+
+
 def _carry_out(services: Services, schedule_id: int, now: datetime) -> int | None:
     with transaction(services.sessions) as session:
-        # SKIP LOCKED: a row another process is carrying out right now is its business.
+        # SKIP LOCKED: a row another process is carrying out right now is its business; and
+        # due again, not since put off by that process's failure.
         row = session.scalar(
-            select(Schedule).where(Schedule.id == schedule_id).with_for_update(skip_locked=True)
+            select(Schedule)
+            .where(Schedule.id == schedule_id, _is_due(now))
+            .with_for_update(skip_locked=True)
         )
         if row is None:
             return None

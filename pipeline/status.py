@@ -56,11 +56,16 @@ def print_status(services: Services, broker: dict[str, Any] | None = None, limit
 
 
 def _print_broker(console: Console, broker: dict[str, Any]) -> None:
-    if broker.get("error"):
+    if broker.get("error") and not broker["queues"]:
         console.print(f"broker: unreachable ({broker['error']})")
         return
-    depths = ", ".join(f"{name} {depth}" for name, depth in broker["queues"].items())
+    depths = ", ".join(
+        f"{name} {'unknown' if depth is None else depth}"
+        for name, depth in broker["queues"].items()
+    )
     console.print(f"queues:   {depths}")
+    if broker.get("error"):
+        console.print(f"broker:   error ({broker['error']})")
     workers = broker["workers"]
     console.print(f"workers:  {len(workers)} online")
     for name, info in sorted(workers.items()):

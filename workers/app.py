@@ -119,13 +119,17 @@ class CeleryDispatcher:
 
 
 def broker_overview(app: Celery, settings: Settings) -> dict[str, Any]:
-    """Queue depths and the workers online, for `pressrun status` (never raises)."""
+    """Queue depths and the workers online, for `pressrun status` (never raises). A queue
+    the broker could not count has the depth None (unknown), never 0, and `error` says why."""
     overview: dict[str, Any] = {"queues": {}, "workers": {}, "error": None}
     try:
         with app.connection_for_read() as connection:
-            channel = connection.default_channel
             for name, queue in queue_names(settings).items():
-                overview["queues"][name] = _depth(channel, queue)
+                try:
+                    overview["queues"][name] = _depth(connection, queue)
+                except Exception as error:
+                    overview["queues"][name] = None
+                    overview["error"] = f"queue {name}: {error}"
         replies = app.control.inspect(timeout=1.0).active_queues() or {}
         stats = app.control.inspect(timeout=1.0).stats() or {}
         for worker, queues in replies.items():
@@ -139,8 +143,19 @@ def broker_overview(app: Celery, settings: Settings) -> dict[str, Any]:
     return overview
 
 
-def _depth(channel: Any, queue: str) -> int:
-    try:
-        return int(channel.queue_declare(queue=queue, passive=True).message_count)
-    except Exception:  # a queue nobody declared yet holds nothing
-        return 0
+def _depth(connection: Any, queue: str) -> int:
+    """Messages waiting in `queue`. A queue nobody declared yet holds nothing; any other error
+    is raised. Each queue is asked on its own channel: RabbitMQ closes a channel that asked
+    for a missing queue."""
+    with connection.channel() as channel:
+        try:
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+        except Exception as error:
+            if _no_such_queue(error):
+                return 0
+            raise
+
+
+def _no_such_queue(error: Exception) -> bool:
+    # RabbitMQ and kombu's Redis transport both answer with AMQP's reply code 404 NOT_FOUND.
+    return str(getattr(error, "reply_code", "")) == "404"

@@ -1,6 +1,6 @@
 """Tables of the editorial API, on the domain's `Base` (migration 0002): tokens, idempotency
-records, schedules, drafts without a date, previews and seen webhook signatures; and the
-dashboard's sign-in sessions (migration 0018)."""
+records, schedules (their failed tries: 0020), drafts without a date, previews and seen
+webhook signatures; and the dashboard's sign-in sessions (0018)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ class IdempotencyRecord(Base):
     __table_args__ = (UniqueConstraint("token_id", "key"),)
 
 
+def _due_at(context: Any) -> Any:
+    return context.get_current_parameters()["due_at"]
+
+
 class ScheduleAction(enum.StrEnum):
     PUBLISH = "publish"
     UNPUBLISH = "unpublish"
@@ -82,6 +86,12 @@ class Schedule(Base):
     created_at: Mapped[when] = mapped_column(default=utcnow)
     # A pending publish shows the article as "scheduled"; cancelling it restores this status.
     restore_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Failed tries (migration 0020): the job tries again at `next_attempt_at` (the due time
+    # at first, later and later after each failure) and gives up at `failed_at`.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[when] = mapped_column(index=True, default=_due_at)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failed_at: Mapped[maybe_when]
 
     __table_args__ = (UniqueConstraint("article_id", "action"),)
 

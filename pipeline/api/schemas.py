@@ -152,6 +152,13 @@ class EventLink(BaseModel):
 class ScheduleView(BaseModel):
     action: ScheduleAction
     due_at: datetime
+    attempts: int = Field(0, description="Tries that failed (each next one waits longer).")
+    error: str | None = Field(None, description="Why the last try failed.")
+    failed_at: datetime | None = Field(
+        None,
+        description="When it gave up after its last failed try: cancel it, or schedule "
+        "the action again for a fresh start.",
+    )
 
 
 class ArticleView(BaseModel):

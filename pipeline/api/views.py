@@ -39,7 +39,7 @@ def article_views(
     for row in session.scalars(
         select(Schedule).where(Schedule.article_id.in_(ids)).order_by(Schedule.due_at)
     ):
-        schedules[row.article_id].append(ScheduleView(action=row.action, due_at=row.due_at))
+        schedules[row.article_id].append(schedule_view(row))
     newest = select(func.max(Event.id)).where(Event.article_id.in_(ids)).group_by(Event.article_id)
     last = {
         event.article_id: event_link(event)
@@ -55,6 +55,16 @@ def article_views(
         )
         for article in articles
     ]
+
+
+def schedule_view(row: Schedule) -> ScheduleView:
+    return ScheduleView(
+        action=row.action,
+        due_at=row.due_at,
+        attempts=row.attempts,
+        error=row.last_error,
+        failed_at=row.failed_at,
+    )
 
 
 def article_view(session: Session, article: Article, site_url: str) -> ArticleView:

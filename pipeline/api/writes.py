@@ -27,6 +27,7 @@ from pipeline.api.schemas import ScheduleView, WriteResult
 from pipeline.api.views import article_view, event_link
 from pipeline.db import transaction
 from pipeline.models import Article, Event
+from pipeline.transient import is_unique_violation
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> 
                     session, keyed.token_id, keyed.key, keyed.request, stored, now=now,
                     ttl_seconds=context.api_settings.idempotency_seconds,
                 )  # fmt: skip
-    except IntegrityError:
+    except IntegrityError as error:
+        if not is_unique_violation(error):
+            raise  # a bug, not a race: answered 500 and logged with its traceback
         return _after_race(context, keyed, now)
     dispatch = BackgroundTask(_dispatch, context, answer.events) if answer.events else None
     return Response(

@@ -31,6 +31,11 @@ def later(seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=seconds)
 
 
+def pending(action: str, due: datetime) -> dict[str, Any]:
+    """A schedule as the article shows it before any failed try."""
+    return {"action": action, "due_at": iso(due), "attempts": 0, "error": None, "failed_at": None}
+
+
 def draft(client: TestClient, headers: Headers, **body: Any) -> None:
     response = client.put("/v1/articles/harbour", headers=headers, json=content(**body))
     assert response.status_code == 201, response.text
@@ -54,7 +59,7 @@ def test_a_scheduled_publish_waits_then_goes_live_dated_by_its_embargo(
     assert body["event"] is None
     assert body["schedule"]["action"] == "publish"
     assert body["article"]["status"] == "scheduled"
-    assert body["article"]["schedules"] == [{"action": "publish", "due_at": iso(due)}]
+    assert body["article"]["schedules"] == [pending("publish", due)]
     assert fingerprint(services).files == before.files
     assert fingerprint(services).rows["events"] == before.rows["events"]
 
@@ -126,7 +131,7 @@ def test_rescheduling_moves_the_time(client: TestClient, editor: Headers) -> Non
     response = client.post(
         "/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(moved)}
     )
-    assert response.json()["article"]["schedules"] == [{"action": "publish", "due_at": iso(moved)}]
+    assert response.json()["article"]["schedules"] == [pending("publish", moved)]
 
 
 def test_publishing_now_makes_a_scheduled_publish_moot(

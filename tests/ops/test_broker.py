@@ -66,3 +66,16 @@ def test_an_error_is_an_answer() -> None:
     assert found is not None
     assert found.error == "ConnectionError: refused"
     assert found.queues == {}
+
+
+def test_status_prints_a_queue_the_broker_could_not_count_as_unknown() -> None:
+    from rich.console import Console
+
+    from pipeline.status import _print_broker
+
+    console = Console(record=True, width=200)
+    answer = {"queues": {"events": 2, "lists": None}, "workers": {}, "error": "queue lists: boom"}
+    _print_broker(console, answer)
+    printed = console.export_text()
+    assert "queues:   events 2, lists unknown" in printed
+    assert "error (queue lists: boom)" in printed

@@ -3,9 +3,12 @@ optional token auth, and the broker's figures when there is a broker."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
+import redis
+from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,11 +16,15 @@ from sqlalchemy import func, select
 
 from pipeline.api.models import Scope
 from pipeline.build import SyncReport
+from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.models import Event, EventKind, EventStatus
 from pipeline.services import Services
 from tests.conftest import Newsroom
+from tests.integration.conftest import redis_url  # noqa: F401 (a fixture)
 from tests.ops.conftest import Login, broker_answer, secret, with_broker
+from workers.app import broker_overview
+from workers.app import create_app as create_celery
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 SECTIONS = ("politics", "business", "culture", "sport")
@@ -138,3 +145,31 @@ def test_a_broker_that_does_not_answer(brokered: FastAPI, login: Login) -> None:
     assert metrics["pressrun_workers_online"][()] == 0
     assert "pressrun_queue_depth" not in metrics
     assert "broker unreachable: Error 111" in fleet
+
+
+def test_a_queue_the_broker_cannot_count_is_unknown_never_empty(
+    brokered: FastAPI,
+    redis_url: str,  # noqa: F811
+) -> None:
+    settings = Settings(broker_url=redis_url, queue_prefix="t-")
+    broker = redis.Redis.from_url(redis_url)
+    broker.rpush("t-events", "a", "b")
+    broker.set("t-lists", "not a queue")  # asked its length, Redis answers an error
+    overview = broker_overview(create_celery(settings), settings)
+    assert overview["queues"] == {"events": 2, "lists": None, "rebuild": 0}  # rebuild: no queue
+    assert "WRONGTYPE" in overview["error"]
+    with_broker(brokered, overview)
+    with TestClient(brokered) as client:
+        metrics = scrape(client)
+        client.post("/ops/login", data={"token": secret(brokered.state.pressrun.services)})
+        fleet = BeautifulSoup(client.get("/ops").text, "html.parser").select_one(
+            '[data-panel="fleet"]'
+        )
+    depths = {labels[0][1]: value for labels, value in metrics["pressrun_queue_depth"].items()}
+    assert depths["events"] == 2
+    assert math.isnan(depths["lists"])
+    assert metrics["pressrun_broker_up"][()] == 0
+    assert fleet is not None
+    queues = [" ".join(item.text.split()) for item in fleet.select("ul.queues li")]
+    assert queues == ["events 2 waiting", "lists unknown", "rebuild 0 waiting"]
+    assert "WRONGTYPE" in fleet.text

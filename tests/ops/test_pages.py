@@ -18,12 +18,12 @@ from sqlalchemy import func, select, update
 
 from pipeline.api.app import create_app
 from pipeline.api.housekeeping import purge_expired
-from pipeline.api.models import ApiToken, OpsSession, Scope
+from pipeline.api.models import ApiToken, OpsSession, Schedule, ScheduleAction, Scope
 from pipeline.api.ops import session as ops_session
 from pipeline.api.ops.session import COOKIE
 from pipeline.api.settings import ApiSettings
 from pipeline.db import transaction
-from pipeline.models import Event, EventKind, EventStatus, utcnow
+from pipeline.models import Article, Event, EventKind, EventStatus, utcnow
 from pipeline.reconcile import reconcile, record_run
 from pipeline.services import Services
 from pipeline.storage import StorageError, StoredObject
@@ -521,3 +521,25 @@ def test_the_number_of_queries_does_not_grow_with_the_events(
         add_event(services, kind=EventKind.UPDATE, status=EventStatus.FAILED,
                   error="boom", accepted_at=utcnow() - timedelta(minutes=number))  # fmt: skip
     assert statements(services, browser, "/ops") == few <= 20
+
+
+def test_a_schedule_that_gave_up_is_shown_with_its_error(
+    login: Login, newsroom: Newsroom, services: Services
+) -> None:
+    newsroom.publish(slug="expiring")
+    now = utcnow()
+    with transaction(services.sessions) as session:
+        article_id = session.scalars(select(Article.id).where(Article.slug == "expiring")).one()
+        gave_up = Schedule(article_id=article_id, action=ScheduleAction.UNPUBLISH, actor="desk",
+                           due_at=now - timedelta(minutes=30), attempts=8, failed_at=now,
+                           last_error="RuntimeError: storage refused")  # fmt: skip
+        session.add(gave_up)
+    panel = soup(login("read").get("/ops").text).select_one('[data-panel="failed"]')
+    assert panel is not None
+    shown = panel.select("li.failed-schedule")
+    assert len(shown) == 1
+    text = " ".join(shown[0].text.split())
+    assert "scheduled unpublish" in text
+    assert "after 8 attempts" in text
+    assert "RuntimeError: storage refused" in text
+    assert shown[0].select_one(f'a[href="/ops/articles/{article_id}"]') is not None

@@ -6,7 +6,10 @@ from sqlalchemy import select
 
 from pipeline.db import transaction
 from pipeline.models import Article
+from pipeline.outputs import Kind, OutputSpec
+from pipeline.planner import plan_everything
 from tests.conftest import Newsroom
+from tests.statements import counted
 
 
 def written(outcome: object) -> set[str]:
@@ -175,3 +178,26 @@ def test_sitemap_months_follow_publishes_moves_and_unpublishes(newsroom: Newsroo
         lastmod = session.scalars(select(Article.updated_at).where(Article.slug == "moves")).one()
     assert month_rows() == {month: (members, when) for month, (members, when) in recounted.items()}
     assert month_rows()["2024-03"][1] == lastmod
+
+
+def test_planning_everything_counts_every_list_in_a_fixed_number_of_statements(
+    newsroom: Newsroom,
+) -> None:
+    def plan_counts() -> tuple[set[OutputSpec], list[str]]:
+        with (
+            transaction(newsroom.services.sessions) as session,
+            counted(newsroom.services.engine) as work,
+        ):
+            specs = plan_everything(session, newsroom.services.settings)
+        return specs, work.matching("count(")
+
+    newsroom.publish(slug="few", section="world", tags=["trade", "europe"])
+    _, few = plan_counts()
+    for number in range(6):
+        newsroom.publish(slug=f"more-{number}", section=f"desk-{number}",
+                         tags=[f"topic-{number}", f"angle-{number}"])  # fmt: skip
+    specs, many = plan_counts()
+    assert len(many) == len(few) <= 2  # sections and tags: one grouped count each
+    assert OutputSpec(Kind.TAG_PAGE, "topic-5", 1) in specs
+    assert OutputSpec(Kind.SECTION_PAGE, "desk-5", 1) in specs
+    assert OutputSpec(Kind.FEED_SECTION, "desk-5") in specs

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import math
+from collections import Counter
 
+import pytest
+from sqlalchemy.orm import Session
+
+from pipeline.outputs import OutputSpec
 from pipeline.reconcile import TooManyDeletes, reconcile
+from pipeline.render import Rendered
 from pipeline.storage import StoredObject
 from tests.conftest import Newsroom
 
@@ -53,3 +59,30 @@ def test_the_delete_breaker_stops_a_repair_before_it_changes_anything(site: News
         reconcile(site.services, repair=True, max_deletes=3)
     assert site.services.storage.get("stray/0.html") is not None
     assert site.services.storage.get("index.html") is None  # nothing was repaired either
+
+
+def test_the_walk_renders_a_batch_a_transaction_and_repairs_the_same(
+    site: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered_in: list[Session] = []
+    render = site.services.renderer.render
+
+    def recorded(session: Session, spec: OutputSpec) -> Rendered | None:
+        rendered_in.append(session)
+        return render(session, spec)
+
+    monkeypatch.setattr(site.services.renderer, "render", recorded)
+    before = {key: site.services.storage.get(key) for key in site.stored_keys()}
+    site.services.storage.delete(["index.html", site.key("story-2")])
+    plant(site, "stray/0.html")
+    report = reconcile(site.services, batch=5)
+    renders = Counter(map(id, rendered_in))  # the sessions are held, so their ids are unique
+    assert max(renders.values()) <= 5
+    assert len(renders) >= math.ceil(report.checked / 5) > 1
+    assert sorted(report.missing) == sorted(["index.html", site.key("story-2")])
+    assert report.orphans == ["stray/0.html"]
+    assert report.checked == len(before)
+    rendered_in.clear()
+    assert reconcile(site.services, repair=True, batch=5).repaired
+    assert max(Counter(map(id, rendered_in)).values()) <= 5
+    assert {key: site.services.storage.get(key) for key in site.stored_keys()} == before

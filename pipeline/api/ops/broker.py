@@ -28,7 +28,8 @@ class WorkerInfo:
 @dataclass(frozen=True)
 class BrokerSnapshot:
     taken_at: float  # time.monotonic() when the answer came
-    queues: dict[str, int] = field(default_factory=dict)
+    # None: the broker could not say (the error says why), which is not the same as empty.
+    queues: dict[str, int | None] = field(default_factory=dict)
     workers: tuple[WorkerInfo, ...] = ()
     error: str | None = None
 
@@ -38,7 +39,10 @@ class BrokerSnapshot:
             WorkerInfo(name, tuple(info.get("queues") or ()), info.get("concurrency"))
             for name, info in sorted((overview.get("workers") or {}).items())
         )
-        queues = {name: int(depth) for name, depth in (overview.get("queues") or {}).items()}
+        queues = {
+            name: None if depth is None else int(depth)
+            for name, depth in (overview.get("queues") or {}).items()
+        }
         return cls(taken_at, queues, workers, overview.get("error"))
 
 

@@ -17,6 +17,7 @@ from pipeline.api.ops.settings import OpsSettings
 from pipeline.api.ops.views import (
     Change,
     EventSummary,
+    FailedSchedule,
     HistoryEntry,
     KindFlow,
     Percentiles,
@@ -69,6 +70,8 @@ class Dashboard:
     stuck_count: int
     stuck_after: float
     fleet: Fleet
+    failed_schedules: list[FailedSchedule] = field(default_factory=list)
+    failed_schedules_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def dashboard(
         ]  # fmt: skip
         failed, failed_count = queries.failed_events(session, FAILED)
         stuck, stuck_count = queries.stuck_events(session, now, stuck_after, STUCK)
+        gave_up, gave_up_count = queries.failed_schedules(session, FAILED)
         fleet = _fleet(session, settings, watch)
         return Dashboard(
             now=now,
@@ -145,6 +149,8 @@ def dashboard(
             stuck_count=stuck_count,
             stuck_after=stuck_after.total_seconds(),
             fleet=fleet,
+            failed_schedules=gave_up,
+            failed_schedules_count=gave_up_count,
         )
 
 

@@ -50,8 +50,8 @@ class FleetCollector(Collector):
             yield age
 
 
-def _queue_depths(snapshot: BrokerSnapshot | None) -> dict[str, int]:
-    return dict(snapshot.queues) if snapshot is not None and snapshot.error is None else {}
+def _queue_depths(snapshot: BrokerSnapshot | None) -> dict[str, int | None]:
+    return dict(snapshot.queues) if snapshot is not None else {}
 
 
 @router.get("/metrics")

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.ops.views import EventSummary, Flow, Percentiles, summarize
+from pipeline.api.models import Schedule
+from pipeline.api.ops.views import EventSummary, FailedSchedule, Flow, Percentiles, summarize
 from pipeline.metrics import seconds_between
 from pipeline.models import UNFINISHED, Article, Event, EventKind, EventStatus, UTCDateTime
 
@@ -193,6 +194,34 @@ def failed_events(session: Session, limit: int) -> tuple[list[EventSummary], int
     query = select(Event).where(failed).order_by(Event.accepted_at.desc()).limit(limit)
     count = session.scalar(select(func.count()).select_from(Event).where(failed))
     return _with_articles(session, query), int(count or 0)
+
+
+def failed_schedules(session: Session, limit: int) -> tuple[list[FailedSchedule], int]:
+    """Schedules that gave up, newest first (a handful at most: the table holds only what is
+    pending, and a failed row stays until cancelled or moved)."""
+    failed = Schedule.failed_at.is_not(None)
+    rows = session.execute(
+        select(Schedule, Article.slug, Article.title)
+        .join(Article, Article.id == Schedule.article_id)
+        .where(failed)
+        .order_by(Schedule.failed_at.desc(), Schedule.id.desc())
+        .limit(limit)
+    )
+    found = [
+        FailedSchedule(
+            row.article_id,
+            slug,
+            title,
+            str(row.action),
+            row.due_at,
+            row.attempts,
+            row.last_error,
+            row.failed_at or row.due_at,
+        )
+        for row, slug, title in rows
+    ]
+    count = session.scalar(select(func.count()).select_from(Schedule).where(failed))
+    return found, int(count or 0)
 
 
 def _in_stage_since() -> Any:

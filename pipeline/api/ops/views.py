@@ -16,6 +16,20 @@ KEYS_SHOWN = 8
 
 
 @dataclass(frozen=True)
+class FailedSchedule:
+    """A scheduled publish or unpublish that gave up after its failed tries."""
+
+    article_id: int
+    slug: str
+    title: str
+    action: str
+    due_at: datetime
+    attempts: int
+    error: str | None
+    failed_at: datetime
+
+
+@dataclass(frozen=True)
 class EventSummary:
     id: int
     kind: str
