@@ -253,7 +253,6 @@ class Impact(BaseModel):
 class PreviewLink(BaseModel):
     url: str = Field(description="Where the rendered draft can be read until `expires_at`.")
     expires_at: datetime
-    path: str | None = Field(description="The file, on the folder backend.")
 
 
 class TokenView(BaseModel):
