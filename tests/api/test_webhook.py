@@ -185,3 +185,15 @@ def test_without_a_secret_the_webhook_is_off(services: Services) -> None:
         response = push(client, {"action": "publish", "article": article()})
     assert_problem(response, 503)
     assert "PRESSRUN_WEBHOOK_SECRET" in response.json()["detail"]
+
+
+def test_a_slug_another_article_holds_is_422_naming_article_slug(
+    client: TestClient, services: Services
+) -> None:
+    assert push(client, {"action": "update", "article": article()}).status_code == 201
+    before = fingerprint(services)
+    other = {**article(title="Another story"), "id": "cms-9999"}  # another CMS id, same slug
+    response = push(client, {"action": "update", "article": other})
+    problem = assert_problem(response, 422, "article.slug")
+    assert "already used" in problem["detail"]
+    assert fingerprint(services) == before
