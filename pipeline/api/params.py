@@ -18,11 +18,10 @@ from pipeline.api.idempotency import HEADER, RequestFacts
 from pipeline.api.problems import ApiProblem
 from pipeline.api.schemas import SLUG_SCHEMA
 from pipeline.inputs import Slug, in_supported_range
+from pipeline.models import MAX_ID
 from pipeline.sanitize import MAX_SLUG_LENGTH
 
 _SLUG = TypeAdapter(Slug)
-# The largest id a database key can hold (PostgreSQL's bigint, SQLite's INTEGER).
-MAX_ID = 2**63 - 1
 
 
 def checked_slug(value: str, field: str = "slug") -> str:

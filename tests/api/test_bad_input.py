@@ -252,6 +252,7 @@ QUERIES = [
     Case("event-not-a-number", "GET", "/v1/events/abc", 422, "event_id"),
     Case("event-zero", "GET", "/v1/events/0", 422, "event_id"),
     Case("event-huge", "GET", f"/v1/events/{10**30}", 422, "event_id"),
+    Case("event-past-integer", "GET", f"/v1/events/{2**31}", 422, "event_id"),
     Case("no-such-route", "GET", "/v1/nothing", 404),
     Case("method-not-allowed", "PATCH", "/v1/events", 405),
 ]
@@ -286,6 +287,7 @@ FORGED_CURSORS = {
     "huge-id": cursor(WHEN, 10**30),
     "huge-negative-id": cursor(WHEN, -(10**30)),
     "id-past-bigint": cursor(WHEN, 2**63),
+    "id-past-integer": cursor(WHEN, 2**31),  # PostgreSQL's integer, the ids' column
     "id-true": cursor(WHEN, True),
     "id-false": cursor(WHEN, False),
     "id-zero": cursor(WHEN, 0),
