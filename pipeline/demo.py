@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import io
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+from urllib.parse import unquote
 
 from pipeline import articles
 from pipeline.config import Settings
@@ -16,6 +20,8 @@ from pipeline.db import transaction
 from pipeline.demo_content import generate_articles
 from pipeline.events import Outcome
 from pipeline.inputs import parse_article
+from pipeline.outputs import CONTENT_TYPES
+from pipeline.render import static_files
 from pipeline.services import Services
 
 
@@ -39,8 +45,59 @@ def publish_demo(services: Services, dispatch: Callable[[int], Outcome], count: 
     return DemoSummary(count, written, time.perf_counter() - started)
 
 
+@functools.cache
+def published_suffixes() -> frozenset[str]:
+    """The kinds of file the pipeline writes: its outputs' and its static files'."""
+    return frozenset(CONTENT_TYPES) | {PurePosixPath(name).suffix for name in static_files()}
+
+
+def site_path(root: Path, url_path: str) -> Path | None:
+    """The file or folder (one with an index.html) a bucket would answer `url_path` with, or
+    None for a 404. No folder is ever listed: `_previews/` would give away every preview's
+    secret name. Names starting with a dot (dotfiles, `..`, half-written `.tmp-` files),
+    anything a symlink leads out of the folder to, and files of a kind the pipeline never
+    writes (a database kept beside the pages) are not the site."""
+    root = root.resolve()
+    names = [name for name in unquote(url_path).split("/") if name]
+    if any(name.startswith(".") or "\\" in name or "\x00" in name for name in names):
+        return None
+    target = root.joinpath(*names)
+    try:
+        page = (target / "index.html" if target.is_dir() else target).resolve()
+        published = page.is_file() and page.suffix in published_suffixes()
+    # A name too long for the file system; a loop of symlinks (RuntimeError before 3.13).
+    except (OSError, RuntimeError):
+        return None
+    return target if published and page.is_relative_to(root) else None
+
+
+def _url_path(target: str) -> str:
+    """A request target's path, split off as the base class splits it."""
+    return target.split("?", 1)[0].split("#", 1)[0]
+
+
 class SiteHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the folder like a bucket behind a CDN would: index.html and a 404 page."""
+
+    checked: Path | None = None
+
+    def send_head(self) -> io.BytesIO | BinaryIO | None:
+        self.checked = site_path(Path(self.directory), _url_path(self.path))
+        if self.checked is None:
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
+
+    def translate_path(self, path: str) -> str:
+        # The base class serves exactly what send_head checked (a folder keeps its trailing
+        # slash: without it the base class redirects, with it it serves the index.html).
+        assert self.checked is not None
+        return str(self.checked) + ("/" if _url_path(path).endswith("/") else "")
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        # Unreachable through send_head (a folder passes only with its index.html): kept
+        # so that no other way into the base class can list one.
+        self.send_error(404, "File not found")
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         page = Path(self.directory) / "404.html"

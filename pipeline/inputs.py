@@ -62,8 +62,27 @@ def _iso_datetime_rule(value: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError("must be an ISO-8601 date-time such as 2024-11-26T09:30:00Z") from None
-    # Without an offset a time means UTC: newsroom tools in many zones agree on one clock.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return in_supported_range(parsed)
+
+
+# The moments pressrun takes, in UTC. Four-digit years keep article URLs (/2024/11/26/) and
+# sitemap months (2024-11) well-formed, and a year's margin below datetime.max keeps
+# arithmetic on dates (schedules, recency, expiry) from overflowing.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+SUPPORTED_RANGE = "from 1900-01-01T00:00:00Z to 9998-12-31T23:59:59Z"
+
+
+def in_supported_range(moment: datetime) -> datetime:
+    """The moment in UTC, if it is in the supported range (ValueError otherwise)."""
+    try:
+        # Without an offset a time means UTC: newsroom tools in many zones agree on one clock.
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before datetime.min in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must be {SUPPORTED_RANGE}")
+    return utc
 
 
 Slug = Annotated[str, AfterValidator(_slug_rule)]

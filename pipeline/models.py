@@ -49,6 +49,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The largest id an `intpk` column holds: PostgreSQL's `integer` (SQLite's go further). An id
+# a caller sends is checked against it: a larger one is refused, not passed to the database.
+MAX_ID = 2**31 - 1
 intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
 slug_str = Annotated[str, mapped_column(String(120), unique=True, index=True)]
 when = Annotated[datetime, mapped_column(UTCDateTime())]

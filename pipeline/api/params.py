@@ -17,7 +17,8 @@ from pipeline.api.bodies import raw_body
 from pipeline.api.idempotency import HEADER, RequestFacts
 from pipeline.api.problems import ApiProblem
 from pipeline.api.schemas import SLUG_SCHEMA
-from pipeline.inputs import Slug
+from pipeline.inputs import Slug, in_supported_range
+from pipeline.models import MAX_ID
 from pipeline.sanitize import MAX_SLUG_LENGTH
 
 _SLUG = TypeAdapter(Slug)
@@ -139,8 +140,13 @@ class Cursor:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             moment, article_id = json.loads(raw)
             parsed = datetime.fromisoformat(moment)
-            if parsed.tzinfo is None or not isinstance(article_id, int):
+            # Only what encode() writes: an aware moment in the supported range, and an id
+            # the database can compare (a bool is an int to Python, not to PostgreSQL).
+            if parsed.tzinfo is None or type(article_id) is not int:
                 raise ValueError("incomplete")
+            if not 1 <= article_id <= MAX_ID:
+                raise ValueError("no such id")
+            parsed = in_supported_range(parsed)
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
             raise ApiProblem.invalid("cursor", "is not a cursor this API gave out") from None
         return cls(parsed, article_id)

@@ -6,7 +6,8 @@ list, feed, sitemap or rail can show it, and deleted once it expires.
 - S3: under `_previews/` at the bucket's root, beside (not inside) the public site prefix,
   reached through a presigned URL that expires by itself.
 - A folder: under `_previews/` in the site folder, where the site is served (the name holds
-  256 random bits); the periodic job deletes it when it expires.
+  256 random bits, and no server of the site lists folders); the periodic job deletes it
+  when it expires. The answer gives the link alone, never the file's path on the server.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.outputs import url_path
@@ -30,7 +30,6 @@ class PreviewStore:
     key_prefix: str
     site_url: str
     presign: Callable[[str, int], str] | None = None
-    folder: Path | None = None
 
     @staticmethod
     def new_name() -> str:
@@ -49,9 +48,6 @@ class PreviewStore:
             return self.presign(key, seconds)
         return self.site_url + url_path(key)
 
-    def path(self, key: str) -> str | None:
-        return str(self.folder / key) if self.folder is not None else None
-
     def delete(self, keys: Iterable[str]) -> None:
         self.storage.delete(list(keys))
 
@@ -64,10 +60,7 @@ def open_preview_store(settings: Settings, storage: Storage) -> PreviewStore:
         assert isinstance(storage, S3Storage)
         private = S3Storage(storage.client, storage.bucket, PREVIEW_PREFIX)
         return PreviewStore(private, "", site_url, presign=private.presign)
-    from pipeline.storage.local import LocalStorage
-
-    folder = storage.root if isinstance(storage, LocalStorage) else None
-    return PreviewStore(storage, f"{PREVIEW_PREFIX}/", site_url, folder=folder)
+    return PreviewStore(storage, f"{PREVIEW_PREFIX}/", site_url)
 
 
 def as_preview(page: bytes, site_url: str) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.api.models import ScheduleAction, Scope
-from pipeline.inputs import RESERVED_NAMES, IsoDateTime
+from pipeline.inputs import LATEST, RESERVED_NAMES, SUPPORTED_RANGE, IsoDateTime
 from pipeline.models import ArticleStatus, EventKind, EventStatus
 from pipeline.sanitize import MAX_SLUG_LENGTH
 
@@ -61,8 +61,8 @@ ARTICLE_CONTENT_SCHEMA: dict[str, Any] = {
         "published_at": {
             "type": "string",
             "format": "date-time",
-            "description": "ISO-8601; without an offset it means UTC. Left out: the moment the "
-            "article first goes live.",
+            "description": "ISO-8601; without an offset it means UTC; "
+            f"{SUPPORTED_RANGE} once in UTC. Left out: the moment the article first goes live.",
         },
     },
     "example": {
@@ -104,7 +104,7 @@ class PublishRequest(BaseModel):
     publish_at: IsoDateTime | None = Field(
         default=None,
         description="Publish at this moment (an embargo) instead of now. ISO-8601; without an "
-        "offset it means UTC. Must be in the future.",
+        f"offset it means UTC. Must be in the future, and at most {LATEST:%Y-%m-%dT%H:%M:%SZ}.",
         examples=["2030-01-01T09:00:00Z"],
     )
 
@@ -114,7 +114,7 @@ class UnpublishRequest(BaseModel):
     unpublish_at: IsoDateTime | None = Field(
         default=None,
         description="Unpublish at this moment (an expiry) instead of now. Must be in the "
-        "future, and after a scheduled publish.",
+        f"future, after a scheduled publish, and at most {LATEST:%Y-%m-%dT%H:%M:%SZ}.",
     )
 
 
@@ -260,7 +260,6 @@ class Impact(BaseModel):
 class PreviewLink(BaseModel):
     url: str = Field(description="Where the rendered draft can be read until `expires_at`.")
     expires_at: datetime
-    path: str | None = Field(description="The file, on the folder backend.")
 
 
 class TokenView(BaseModel):

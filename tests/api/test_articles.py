@@ -159,3 +159,31 @@ def test_unknown_slugs_are_404(client: TestClient, editor: Headers) -> None:
         assert response.status_code == 404, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert "no-such-story" in response.json()["detail"]
+
+
+def test_the_edges_of_the_supported_dates_go_live_and_page(
+    client: TestClient, editor: Headers, services: Services
+) -> None:
+    # Years 1900 to 9998 once in UTC: the latest given with an offset east of UTC.
+    edges = {"earliest": "1900-01-01T00:00:00Z", "latest": "9999-01-01T13:59:59.999999+14:00"}
+    for slug, moment in edges.items():
+        body = content(title=f"The {slug} story", published_at=moment)
+        response = client.put(
+            f"/v1/articles/{slug}", params={"publish": "true"}, headers=editor, json=body
+        )
+        assert response.status_code == 202, response.text
+    assert services.storage.get("world/1900/01/01/earliest/index.html") is not None
+    assert services.storage.get("world/9998/12/31/latest/index.html") is not None
+
+    first = client.get("/v1/articles", params={"limit": 1}, headers=editor).json()
+    assert [item["slug"] for item in first["items"]] == ["latest"]
+    second = client.get(
+        "/v1/articles", params={"limit": 1, "cursor": first["next_cursor"]}, headers=editor
+    )
+    assert [item["slug"] for item in second.json()["items"]] == ["earliest"]
+
+    put(client, editor, "embargoed")
+    scheduled = client.post("/v1/articles/embargoed/publish", headers=editor,
+                            json={"publish_at": "9998-12-31T23:59:59Z"})  # fmt: skip
+    assert scheduled.status_code == 202, scheduled.text
+    assert scheduled.json()["schedule"]["due_at"].startswith("9998-12-31T23:59:59")

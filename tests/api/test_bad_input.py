@@ -7,7 +7,9 @@ what it could change before and after itself.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -250,8 +252,59 @@ QUERIES = [
     Case("event-not-a-number", "GET", "/v1/events/abc", 422, "event_id"),
     Case("event-zero", "GET", "/v1/events/0", 422, "event_id"),
     Case("event-huge", "GET", f"/v1/events/{10**30}", 422, "event_id"),
+    Case("event-past-integer", "GET", f"/v1/events/{2**31}", 422, "event_id"),
     Case("no-such-route", "GET", "/v1/nothing", 404),
     Case("method-not-allowed", "PATCH", "/v1/events", 405),
+]
+
+# Well-formed, but out of the supported range (years 1900 to 9998 once in UTC), some so far
+# out that converting them to UTC overflows.
+EXTREME_DATES = {
+    "year-1-east": "0001-01-01T00:00:00+14:00",
+    "year-9999-west": "9999-12-31T23:59:59-14:00",
+    "year-1-utc": "0001-01-01T00:00:00Z",
+    "year-9999-utc": "9999-01-01T00:00:00Z",
+    "1899-in-utc": "1900-01-01T00:00:00+00:01",
+    "no-offset-1899": "1899-12-31T23:59:59",
+}
+DATES = [
+    *(put(f"published-at-{label}", content(published_at=value), 422, "published_at")
+      for label, value in EXTREME_DATES.items()),
+    *(Case(f"{action}-at-{label}", "POST", f"/v1/articles/{DRAFT}/{action}", 422, f"{action}_at",
+           json={f"{action}_at": value})
+      for action in ("publish", "unpublish") for label, value in EXTREME_DATES.items()),
+]  # fmt: skip
+
+
+def cursor(*parts: Any) -> str:
+    """A hand-made cursor: base64 of any JSON, as the API's own are."""
+    raw = json.dumps(parts[0] if len(parts) == 1 else list(parts)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+WHEN = "2024-11-27T08:00:00+00:00"
+FORGED_CURSORS = {
+    "huge-id": cursor(WHEN, 10**30),
+    "huge-negative-id": cursor(WHEN, -(10**30)),
+    "id-past-bigint": cursor(WHEN, 2**63),
+    "id-past-integer": cursor(WHEN, 2**31),  # PostgreSQL's integer, the ids' column
+    "id-true": cursor(WHEN, True),
+    "id-false": cursor(WHEN, False),
+    "id-zero": cursor(WHEN, 0),
+    "id-float": cursor(WHEN, 1.5),
+    "id-string": cursor(WHEN, "1"),
+    "year-1": cursor("0001-01-01T00:00:00+00:00", 1),
+    "year-1-east": cursor("0001-01-01T00:00:00+14:00", 1),
+    "year-9999-west": cursor("9999-12-31T23:59:59-14:00", 1),
+    "date-a-number": cursor(1732694400, 1),
+    "no-offset": cursor("2024-11-27T08:00:00", 1),
+    "three-parts": cursor(WHEN, 1, 2),
+    "an-object": cursor({"published_at": WHEN, "id": 1}),
+    "not-base64": "!!!!",
+}
+CURSORS = [
+    Case(f"list-cursor-{label}", "GET", f"/v1/articles?cursor={quote(value)}", 422, "cursor")
+    for label, value in FORGED_CURSORS.items()
 ]
 
 TOO_BIG = [
@@ -260,7 +313,7 @@ TOO_BIG = [
     Case("webhook-2mb", "POST", "/v1/webhooks/cms", 413, raw=b"{" + b" " * 2 * MB + b"}"),
 ]
 
-CASES = [*MALFORMED, *FIELDS, *NAMES, *PATH_SLUGS, *ACTIONS, *QUERIES, *TOO_BIG]
+CASES = [*MALFORMED, *FIELDS, *NAMES, *PATH_SLUGS, *ACTIONS, *DATES, *QUERIES, *CURSORS, *TOO_BIG]
 assert len({case.id for case in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -329,3 +382,37 @@ def test_dot_segments_sent_raw_are_422_naming_the_slug(
     assert b"content-type: application/problem+json" in head.lower()
     assert {"field": "slug"}.items() <= json.loads(body)["errors"][0].items()
     assert fingerprint(module_services) == before
+
+
+def test_a_refused_cursor_keeps_the_connection_alive(
+    server: ServerThread, module_services: Services, editor: Headers
+) -> None:
+    """A forged cursor is an answer like any other 4xx: the keep-alive connection carries the
+    next request."""
+    forged = quote(FORGED_CURSORS["huge-id"])
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection,
+        connection.makefile("rb") as stream,
+    ):
+        first = exchange(connection, stream, f"/v1/articles?cursor={forged}", editor)
+        second = exchange(connection, stream, "/v1/articles?limit=1", editor)
+    assert first.startswith(b"HTTP/1.1 422"), first
+    assert b"connection: close" not in first.lower()
+    assert second.startswith(b"HTTP/1.1 200"), second
+
+
+def exchange(connection: socket.socket, stream: Any, target: str, auth: Headers) -> bytes:
+    """One GET on an open connection; its status line and headers."""
+    connection.sendall(
+        f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {auth['Authorization']}\r\n\r\n".encode()
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = stream.readline()
+        if not line:
+            return head  # the server closed the connection
+        head += line
+    length = re.search(rb"content-length: (\d+)", head.lower())
+    stream.read(int(length[1]) if length else 0)
+    return head

@@ -83,7 +83,9 @@ def test_a_preview_of_hostile_content_is_free_of_active_content(
         body = {name: value for name, value in story.data.items() if name != "slug"}
         module_client.put(f"/v1/articles/draft-{story.id}", headers=editor, json=body)
         preview = module_client.post(f"/v1/articles/draft-{story.id}/preview", headers=editor)
-        page = Path(preview.json()["path"])
+        # The link alone is given: its file is the same path under the site folder.
+        link = preview.json()["url"].removeprefix("https://news.example.com/")
+        page = site.root / link / "index.html"
         # The preview's own <base> (so its links reach the site) is the one allowed.
         own_base = "<base> element: '<base href=\"https://news.example.com/\"/>'"
         assert [p for p in cli_checks.html_problems(page) if p != own_base] == []

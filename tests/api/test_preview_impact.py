@@ -72,6 +72,8 @@ def test_a_preview_is_private_and_expires(
     response = client.post("/v1/articles/harbour/preview", headers=editor)
     assert response.status_code == 201, response.text
     link = response.json()
+    assert set(link) == {"url", "expires_at"}  # the link alone: no path on the server
+    assert services.settings.storage_url.removeprefix("file://") not in response.text
     assert link["url"].startswith("https://news.example.com/_previews/")
     name = link["url"].split("/")[-2]
     assert len(name) >= 40  # 256 random bits
@@ -109,3 +111,20 @@ def test_a_preview_link_replays_with_its_idempotency_key(
     first = client.post("/v1/articles/harbour/preview", headers=headers)
     second = client.post("/v1/articles/harbour/preview", headers=headers)
     assert first.json() == second.json()
+
+
+def test_the_api_serves_nothing_from_the_site_folder(
+    client: TestClient, editor: Headers, services: Services
+) -> None:
+    # The folder's pages and previews are served by whatever serves the site, never by the
+    # API: neither the preview, nor its folder, nor a page, nor a way out of /ops/static.
+    client.put("/v1/articles/harbour", headers=editor, json=content(title="Embargoed scoop"))
+    link = client.post("/v1/articles/harbour/preview", headers=editor).json()["url"]
+    preview = link.removeprefix("https://news.example.com")
+    assert services.storage.get(preview.lstrip("/") + "index.html") is not None
+    site_paths = [preview, "/_previews/", "/404.html", "/static/style.css", "/pressrun.db"]
+    escapes = ["/ops/static/..%2fbase.html", "/ops/static/%2e%2e%2f%2e%2e%2fpressrun.db"]
+    for path in site_paths + escapes:
+        response = client.get(path, headers=editor)
+        assert response.status_code == 404, path
+        assert "Embargoed scoop" not in response.text

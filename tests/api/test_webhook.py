@@ -151,6 +151,12 @@ def test_four_minutes_old_is_still_fine(client: TestClient) -> None:
         ({"action": "publish", "article": article(title=5)}, 422, "article.title"),
         ({"action": "publish", "article": article(section="../x")}, 422, "article.section"),
         ({"action": "publish", "article": article(colour="red")}, 422, "article.colour"),
+        ({"action": "publish", "article": article(published_at="0001-01-01T00:00:00+14:00")},
+         422, "article.published_at"),
+        ({"action": "update", "article": article(published_at="9999-12-31T23:59:59-14:00")},
+         422, "article.published_at"),
+        ({"action": "publish", "article": article(published_at="1899-12-31T23:59:59Z")},
+         422, "article.published_at"),
         ({"action": "unpublish", "article": {}}, 422, "article.slug"),
         ({"action": "unpublish", "article": {"slug": "a/../../b"}}, 422, "article.slug"),
         ({"action": "unpublish", "article": {"id": 5}}, 422, "article.id"),
@@ -158,7 +164,7 @@ def test_four_minutes_old_is_still_fine(client: TestClient) -> None:
         ({"action": "unpublish", "article": {"id": "no-such-id"}}, 404, None),
         (["publish"], 422, "body"),
     ],
-)
+)  # fmt: skip
 def test_bad_payloads_are_refused_by_field(
     client: TestClient, services: Services, payload: Any, status: int, field: str | None
 ) -> None:
@@ -179,3 +185,15 @@ def test_without_a_secret_the_webhook_is_off(services: Services) -> None:
         response = push(client, {"action": "publish", "article": article()})
     assert_problem(response, 503)
     assert "PRESSRUN_WEBHOOK_SECRET" in response.json()["detail"]
+
+
+def test_a_slug_another_article_holds_is_422_naming_article_slug(
+    client: TestClient, services: Services
+) -> None:
+    assert push(client, {"action": "update", "article": article()}).status_code == 201
+    before = fingerprint(services)
+    other = {**article(title="Another story"), "id": "cms-9999"}  # another CMS id, same slug
+    response = push(client, {"action": "update", "article": other})
+    problem = assert_problem(response, 422, "article.slug")
+    assert "already used" in problem["detail"]
+    assert fingerprint(services) == before

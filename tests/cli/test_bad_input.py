@@ -241,6 +241,27 @@ DATE_PROBLEMS = [
     publish_case("published-at-yesterday", article(published_at="yesterday"), "published_at"),
     publish_case("published-at-month-13", article(published_at="2024-13-45"), "published_at"),
     publish_case("published-at-day-first", article(published_at="26/11/2024"), "published_at"),
+    # Well-formed but outside years 1900..9998 in UTC (the first two overflow on conversion).
+    publish_case(
+        "published-at-year-1-east",
+        article(published_at="0001-01-01T00:00:00+14:00"),
+        "published_at",
+        "1900",
+    ),
+    publish_case(
+        "published-at-year-9999-west",
+        article(published_at="9999-12-31T23:59:59-14:00"),
+        "published_at",
+        "9998",
+    ),
+    publish_case(
+        "published-at-year-1", article(published_at="0001-01-01T00:00:00Z"), "published_at"
+    ),
+    publish_case(
+        "published-at-1899-in-utc",
+        article(published_at="1900-01-01T00:00:00+00:01"),
+        "published_at",
+    ),
 ]
 
 UNPUBLISH_PROBLEMS = [
@@ -265,6 +286,17 @@ IMPORT_PROBLEMS = [
         ("import", "input.jsonl"),
         (("input.jsonl", jsonl(article()) + b'{"title": "Broken", \n'),),
         mentions=("malformed JSON", "line 2"),
+    ),
+    Case(
+        "import-second-line-year-1",
+        ("import", "input.jsonl"),
+        (
+            (
+                "input.jsonl",
+                jsonl(article(), article(slug="second", published_at="0001-01-01T00:00:00+14:00")),
+            ),
+        ),
+        mentions=("published_at", "line 2"),
     ),
 ]
 

@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+
+from pipeline.api.app import create_app
+from pipeline.api.models import Scope
+from pipeline.api.settings import ApiSettings
+from pipeline.config import Settings
+from pipeline.services import create_services
+from tests.api.conftest import content, mint
+from tests.ports import free_port, wait_for_port
 
 ARTICLES = 30
 
 
-def run(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def command(folder: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """`pressrun --site FOLDER/site ARGS`, and its environment (the database beside the site)."""
     executable = shutil.which("pressrun", path=str(Path(sys.executable).parent))
     assert executable is not None
     env = {key: value for key, value in os.environ.items() if not key.startswith("PRESSRUN_")}
     env["PRESSRUN_DATABASE_URL"] = f"sqlite:///{folder / 'newsroom.db'}"
+    return [executable, "--site", str(folder / "site"), *args], env
+
+
+def run(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    argv, env = command(folder, *args)
     return subprocess.run(
-        [executable, "--site", str(folder / "site"), *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=300,
+        argv, cwd=folder, env=env, capture_output=True, text=True, check=check, timeout=300
     )
 
 
@@ -110,3 +123,131 @@ def test_help_lists_every_command(demo_site: Path) -> None:
     for command in ("demo", "publish", "unpublish", "rebuild", "status", "config", "import", "db",
                     "related"):  # fmt: skip
         assert re.search(rf"^\s+{command}\s+\S", text, re.MULTILINE), command
+
+
+# -- `pressrun demo --serve`: the folder served like a bucket behind a CDN ----------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    port: int
+    preview: str  # the preview's own link (its path)
+
+    def get(self, path: str, method: str = "GET") -> http.client.HTTPResponse:
+        """The answer to `path` exactly as given (no client-side normalising of `..`)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request(method, path)
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response
+
+    def body(self, path: str) -> str:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request("GET", path)
+        text = connection.getresponse().read().decode("utf-8", "replace")
+        connection.close()
+        return text
+
+
+def make_preview(folder: Path) -> str:
+    """A draft's preview made through the API, as a newsroom tool makes one: its link's path."""
+    services = create_services(
+        Settings(
+            database_url=f"sqlite:///{folder / 'newsroom.db'}",
+            storage_url=f"file://{folder / 'site'}",
+        )
+    )
+    app = create_app(services.settings, ApiSettings(), services=services, embedded_jobs=False)
+    with TestClient(app) as client:
+        editor = mint(services, Scope.PUBLISH)
+        draft = content(title="Embargoed scoop", published_at=...)
+        assert client.put("/v1/articles/embargoed-scoop", headers=editor, json=draft).is_success
+        answer = client.post("/v1/articles/embargoed-scoop/preview", headers=editor)
+        assert answer.status_code == 201, answer.text
+    services.engine.dispose()
+    url = str(answer.json()["url"])
+    return url[url.index("/_previews/") :]
+
+
+def plant_private_files(folder: Path) -> None:
+    """What may sit in a served folder without being the site: dotfiles, a half-written file,
+    the database, symlinks to a file and a folder outside it, and a symlink loop."""
+    site = folder / "site"
+    (site / ".env").write_text("SECRET=hunter2\n")
+    (site / ".git").mkdir()
+    (site / ".git" / "config").write_text("[core]\n")
+    (site / ".tmp-half.html").write_text("<p>half written</p>")
+    shutil.copy(folder / "newsroom.db", site / "newsroom.db")
+    (site / "newsroom.db-wal").write_bytes(b"wal")
+    (folder / "outside.html").write_text("<p>outside the site</p>")
+    (site / "leak.html").symlink_to(folder / "outside.html")
+    (folder / "outside").mkdir()
+    (folder / "outside" / "index.html").write_text("<p>outside the site</p>")
+    (site / "elsewhere").symlink_to(folder / "outside", target_is_directory=True)
+    (site / "loop.html").symlink_to(site / "loop.html")
+
+
+@pytest.fixture(scope="module")
+def served(demo_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("served")
+    shutil.copytree(demo_site, folder, dirs_exist_ok=True)
+    preview = make_preview(folder)
+    plant_private_files(folder)
+    port = free_port()
+    argv, env = command(folder, "demo", "--articles", str(ARTICLES), "--serve", "--port", str(port))
+    server = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port(port, timeout=240)
+        yield Served(port, preview)
+    finally:
+        server.send_signal(signal.SIGINT)  # what Ctrl+C does: the server stops cleanly
+        server.wait(30)
+
+
+def test_the_demo_server_serves_the_site_and_a_preview_at_its_own_link(served: Served) -> None:
+    for path in ("/", "/politics/", "/static/style.css", "/sitemap.xml", "/feeds/latest.xml"):
+        assert served.get(path).status == 200, path
+    assert "Embargoed scoop" in served.body(served.preview)
+    folder = served.get("/politics")
+    assert (folder.status, folder.getheader("Location")) == (301, "/politics/")
+
+
+NEVER_SERVED = [
+    "/_previews/",  # would list every preview's secret name
+    "/_previews",
+    "/static/",  # a folder without index.html
+    "/static/demo/",
+    "/.env",
+    "//.env",
+    "/politics/..%2f.env",
+    "http://127.0.0.1/.env",  # the absolute form of a request target
+    "/.git/config",
+    "/.tmp-half.html",
+    "/newsroom.db",
+    "/newsroom.db-wal",
+    "/leak.html",  # a symlink to a file outside the folder
+    "/elsewhere/",  # a symlink to a folder outside it
+    "/elsewhere/index.html",
+    "/loop.html",  # a symlink to itself
+    "/../newsroom.db",
+    "/%2e%2e/newsroom.db",
+    "/..%2fnewsroom.db",
+    "/_previews/..%2f..%2fnewsroom.db",
+    "/" + "x" * 300 + ".html",  # a name longer than the file system allows
+]
+
+
+@pytest.mark.parametrize("path", NEVER_SERVED)
+def test_the_demo_server_lists_no_folder_and_serves_nothing_but_the_site(
+    served: Served, path: str
+) -> None:
+    for method in ("GET", "HEAD"):
+        assert served.get(path, method).status == 404, f"{method} {path}"
+    page = served.body(path)
+    assert "Page not found" in page  # the site's own 404 page, not a listing
+    assert "Directory listing" not in page
+    assert served.preview.split("/")[2] not in page
+    assert "hunter2" not in page
+    assert "outside the site" not in page

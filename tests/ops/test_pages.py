@@ -387,6 +387,17 @@ def test_find_an_event_or_an_article(login: Login, newsroom: Newsroom) -> None:
     assert browser.get("/ops/find?q=nothing-here").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "query", ["%C2%B2", "%D9%A3", "%00", "2147483648", "9" * 30, "x" * 300, "%ED%A0%80"]
+)
+def test_find_answers_404_for_what_is_neither_an_id_nor_a_slug(login: Login, query: str) -> None:
+    # "²" and "٣" are digits to str.isdigit(); past 2**31 - 1 no id exists (PostgreSQL's
+    # integer); NUL is text PostgreSQL refuses to compare.
+    answer = login("read").get(f"/ops/find?q={query}", follow_redirects=False)
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+
+
 def test_an_articles_history_shows_what_each_change_changed(
     login: Login, newsroom: Newsroom, services: Services
 ) -> None:

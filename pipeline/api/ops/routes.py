@@ -8,6 +8,7 @@ pages too, and a visitor who is not signed in is sent to the login form.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -44,10 +45,13 @@ from pipeline.api.ops.session import (
 from pipeline.api.ops.settings import OpsSettings
 from pipeline.api.ops.templates import STATIC_TYPES, environment, static_file
 from pipeline.db import transaction
-from pipeline.models import Event, EventStatus, utcnow
+from pipeline.models import MAX_ID, Event, EventStatus, utcnow
+from pipeline.sanitize import SLUG_PATTERN
 
 log = logging.getLogger("pressrun.ops")
-EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+EVENT_NUMBER = re.compile(r"[0-9]{1,10}")
+EventId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Fragment = Annotated[str | None, Query(pattern="^live$")]
 # Pages show who is signed in: never cached, never framed, no script or style but ours.
 HEADERS = {
@@ -254,9 +258,11 @@ async def find(request: Request, context: Context, q: str = "") -> Response:
     """An event id (`42` or `#42`) or an article slug, from the search box."""
     await _operator(context, request)
     wanted = q.strip().lstrip("#")
-    if wanted.isdigit() and 0 < int(wanted) < 2**63:
+    if EVENT_NUMBER.fullmatch(wanted) and 0 < int(wanted) <= MAX_ID:
         return RedirectResponse(f"/ops/events/{int(wanted)}", status_code=303)
-    article_id = await run_in_threadpool(pages.find_article, context.services.sessions, wanted)
+    article_id = None
+    if SLUG_PATTERN.fullmatch(wanted):  # nothing else can be a slug (nor reach PostgreSQL: NUL)
+        article_id = await run_in_threadpool(pages.find_article, context.services.sessions, wanted)
     if article_id is None:
         raise NotFound(f"no event or article {q.strip()!r}")
     return RedirectResponse(f"/ops/articles/{article_id}", status_code=303)

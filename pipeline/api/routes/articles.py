@@ -141,10 +141,7 @@ def create_preview(
         session.add(row)
         session.flush()
         store.put(storage_key, page)
-        link = PreviewLink(
-            url=store.url(storage_key, seconds), expires_at=expires_at, path=store.path(storage_key)
-        )
-        return Answer(201, link)
+        return Answer(201, PreviewLink(url=store.url(storage_key, seconds), expires_at=expires_at))
 
     return perform(context, change, _keyed(caller, key, facts))
 

@@ -18,7 +18,7 @@ from pipeline.api.problems import ApiProblem, problem_responses
 from pipeline.api.schemas import EventPage, EventView
 from pipeline.api.views import event_views
 from pipeline.db import transaction
-from pipeline.models import Article, Event, EventStatus, Section
+from pipeline.models import MAX_ID, Article, Event, EventStatus, Section
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 MAX_WAIT_SECONDS = 30
@@ -50,7 +50,7 @@ def list_events(
 
 @router.get("/{event_id}", responses=problem_responses(401, 403, 404, 422, 429, 500, 503))
 async def get_event(
-    event_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    event_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     caller: Reader,
     context: Context,
     request: Request,

@@ -17,6 +17,7 @@ from pipeline.api.params import ContentType, RawBody, json_body_doc
 from pipeline.api.problems import ApiProblem, FieldError, problem_responses
 from pipeline.api.schemas import NewToken, NewTokenRequest, TokenView
 from pipeline.db import transaction
+from pipeline.models import MAX_ID
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -62,7 +63,7 @@ def create_token(
 
 @router.delete("/{token_id}", responses=problem_responses(401, 403, 404, 422, 429, 500, 503))
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], caller: Admin, context: Context
+    token_id: Annotated[int, Path(ge=1, le=MAX_ID)], caller: Admin, context: Context
 ) -> TokenView:
     """Revoke a token: it stops working at once. A token this one may not manage is not
     found, as an unknown id is."""

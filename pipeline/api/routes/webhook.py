@@ -21,7 +21,7 @@ from pipeline.api.schemas import WEBHOOK_SCHEMA, WebhookPayload, WriteResult
 from pipeline.api.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignature, verify
 from pipeline.api.writes import Answer, article_answer, perform
 from pipeline.articles import ArticleNotFound
-from pipeline.inputs import ArticleInput
+from pipeline.inputs import ArticleInput, InvalidInput
 from pipeline.models import Article
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -88,6 +88,13 @@ def cms_webhook(
 def _carry_out(
     session: Session, context: ApiContext, payload: WebhookPayload, now: datetime
 ) -> Answer:
+    try:
+        return _act(session, context, payload, now)
+    except InvalidInput as error:  # the domain's refusals (a slug taken) name the article's field
+        raise ApiProblem.invalid(f"article.{error.field}", error.message) from None
+
+
+def _act(session: Session, context: ApiContext, payload: WebhookPayload, now: datetime) -> Answer:
     if payload.action == "unpublish":
         done = schedule.unpublish_now(session, _slug_to_unpublish(session, payload.article),
                                       actor=ACTOR, now=now)  # fmt: skip
