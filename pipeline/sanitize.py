@@ -56,9 +56,19 @@ def html_to_text(fragment: str) -> str:
     return " ".join(html.unescape(stripped).split())
 
 
-def teaser(fragment: str, limit: int = 140) -> str:
-    """One line of the body, cut on a word boundary, always ending in an ellipsis."""
-    text = html_to_text(fragment)
+# Longer than any teaser cut from it (the longest, a feed summary, is 240 characters).
+TEASER_TEXT_LENGTH = 300
+
+
+def teaser_text(standfirst: str, body_html: str) -> str:
+    """What an article's teasers are cut from: its standfirst, else its body, as plain text.
+    Kept with the article when it is written, so no list or rail that shows the article
+    parses its body again."""
+    return html_to_text(standfirst or body_html)[:TEASER_TEXT_LENGTH]
+
+
+def teaser(text: str, limit: int = 140) -> str:
+    """One line of plain text, cut on a word boundary, always ending in an ellipsis."""
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0]
     return text.rstrip(" .,;:-\u2013\u2014") + "…"

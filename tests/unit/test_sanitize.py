@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.sanitize import clean_html, derive_slug, html_to_text, teaser, text_to_html
+from pipeline.sanitize import (
+    TEASER_TEXT_LENGTH,
+    clean_html,
+    derive_slug,
+    html_to_text,
+    teaser,
+    teaser_text,
+    text_to_html,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,11 +48,21 @@ def test_plain_text_becomes_paragraphs_escaped() -> None:
 
 
 def test_teaser_is_one_line_ending_in_an_ellipsis() -> None:
-    text = teaser("<p>" + "word " * 100 + "</p>", limit=40)
+    text = teaser(teaser_text("", "<p>" + "word " * 100 + "</p>"), limit=40)
     assert text.endswith("…")
     assert "\n" not in text
     assert len(text) <= 41
     assert html_to_text("<p>a</p><p>b</p>") == "a b"
+
+
+def test_teaser_text_is_the_standfirst_else_the_body_as_plain_text() -> None:
+    assert teaser_text("Sums it up.", "<p>Body.</p>") == "Sums it up."
+    assert teaser_text("", "<p>Tom &amp; <b>Jerry</b></p>") == "Tom & Jerry"
+    long_body = "<p>" + "word " * 200 + "</p>"
+    assert len(teaser_text("", long_body)) == TEASER_TEXT_LENGTH
+    # Every teaser cut from the stored text equals the one cut from the whole body.
+    for limit in (110, 140, 240):
+        assert teaser(teaser_text("", long_body), limit) == teaser(html_to_text(long_body), limit)
 
 
 @pytest.mark.parametrize(
