@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.markup import check_markup
 from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 # Path segments the site itself uses: a section (or tag, or slug) with one of these names
@@ -69,6 +70,8 @@ def _iso_datetime_rule(value: str) -> datetime:
 Slug = Annotated[str, AfterValidator(_slug_rule)]
 Text = Annotated[str, AfterValidator(_text_rule)]
 IsoDateTime = Annotated[str, AfterValidator(_iso_datetime_rule)]
+# Refused before the sanitiser parses it: see pipeline.markup for the limits and why.
+BodyHtml = Annotated[Text, AfterValidator(check_markup)]
 
 
 class ImageInput(BaseModel):
@@ -92,7 +95,7 @@ class ArticleInput(BaseModel):
     slug: Slug | None = None
     title: Annotated[Text, Field(max_length=500)]
     standfirst: Annotated[str, Field(max_length=2000)] = ""
-    body_html: Text | None = None
+    body_html: BodyHtml | None = None
     body: Text | None = None
     section: Slug
     tags: Annotated[list[Slug], Field(max_length=50)] = []

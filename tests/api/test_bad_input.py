@@ -29,6 +29,7 @@ from tests.api.conftest import (
     fingerprint,
     mint,
 )
+from tests.cli.test_bad_input import DEEP_BODY_HTML
 
 LIVE, DRAFT = "allies-resume-talks", "draft-story"
 MISSING = ...
@@ -110,6 +111,12 @@ FIELDS = [
     put("published-at-is-a-number", content(published_at=20240101), 422, "published_at"),
     put("published-at-yesterday", content(published_at="yesterday"), 422, "published_at"),
     put("published-at-month-13", content(published_at="2024-13-45"), 422, "published_at"),
+    put(
+        "body-html-nested-too-deep",
+        content(body=MISSING, body_html=DEEP_BODY_HTML),
+        422,
+        "body_html",
+    ),
     put("image-is-a-string", content(image="x"), 422, "image"),
     put(
         "image-javascript-url",
