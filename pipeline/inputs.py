@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from pipeline.markup import check_markup
-from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN
+from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN, WEB_SCHEMES, is_safe_url
 
 # Path segments the site itself uses: a section (or tag, or slug) with one of these names
 # would collide with the site's own pages.
@@ -81,8 +81,11 @@ class ImageInput(BaseModel):
 
     @model_validator(mode="after")
     def _safe_url(self) -> ImageInput:
-        if not (self.url.startswith(("https://", "http://")) or self.url.startswith("/")):
-            raise ValueError("image url must be http(s) or a root-relative path")
+        # Shown on every page that shows the article: a relative path would differ per page.
+        if not is_safe_url(self.url, WEB_SCHEMES, relative=False):
+            raise ValueError(
+                "image url must be http(s) or a root-relative path (not //host, /\\host)"
+            )
         return self
 
 

@@ -124,6 +124,12 @@ FIELDS = [
         422,
         "image",
     ),
+    put(
+        "image-backslash-host-url",
+        content(image={"url": "/\\evil.example/a.jpg", "alt": "x"}),
+        422,
+        "image",
+    ),
     put("image-missing-alt", content(image={"url": "https://x.example/a.jpg"}), 422, "image.alt"),
     put("unknown-field", content(colour="red"), 422, "colour"),
     put("title-501-chars", content(title="x" * 501), 422, "title"),

@@ -211,6 +211,11 @@ FIELD_PROBLEMS = [
         "100 elements deep",
     ),
     publish_case(
+        "image-url-protocol-relative",
+        article(image={"url": "//evil.example/a.jpg", "alt": "x"}),
+        "image",
+    ),
+    publish_case(
         "image-url-javascript",
         article(image={"url": "javascript:alert(1)", "alt": "x"}),
         "image",
