@@ -24,7 +24,7 @@ from pipeline.models import (
     utcnow,
 )
 from pipeline.outputs import article_key
-from pipeline.sanitize import clean_html, derive_slug, text_to_html
+from pipeline.sanitize import clean_html, derive_slug, teaser_text, text_to_html
 from pipeline.upsert import ensure_slugs
 
 
@@ -194,6 +194,7 @@ def _apply_content(
         "section_id": section.id,
         "authors": list(data.authors),
     }
+    values["teaser_text"] = teaser_text(values["standfirst"], values["body_html"])
     if data.published_datetime is not None:
         values["published_at"] = data.published_datetime
     changed = False

@@ -17,7 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN
+from pipeline.markup import check_markup
+from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN, WEB_SCHEMES, is_safe_url
 
 # Path segments the site itself uses: a section (or tag, or slug) with one of these names
 # would collide with the site's own pages.
@@ -88,6 +89,8 @@ def in_supported_range(moment: datetime) -> datetime:
 Slug = Annotated[str, AfterValidator(_slug_rule)]
 Text = Annotated[str, AfterValidator(_text_rule)]
 IsoDateTime = Annotated[str, AfterValidator(_iso_datetime_rule)]
+# Refused before the sanitiser parses it: see pipeline.markup for the limits and why.
+BodyHtml = Annotated[Text, AfterValidator(check_markup)]
 
 
 class ImageInput(BaseModel):
@@ -97,8 +100,11 @@ class ImageInput(BaseModel):
 
     @model_validator(mode="after")
     def _safe_url(self) -> ImageInput:
-        if not (self.url.startswith(("https://", "http://")) or self.url.startswith("/")):
-            raise ValueError("image url must be http(s) or a root-relative path")
+        # Shown on every page that shows the article: a relative path would differ per page.
+        if not is_safe_url(self.url, WEB_SCHEMES, relative=False):
+            raise ValueError(
+                "image url must be http(s) or a root-relative path (not //host, /\\host)"
+            )
         return self
 
 
@@ -111,7 +117,7 @@ class ArticleInput(BaseModel):
     slug: Slug | None = None
     title: Annotated[Text, Field(max_length=500)]
     standfirst: Annotated[str, Field(max_length=2000)] = ""
-    body_html: Text | None = None
+    body_html: BodyHtml | None = None
     body: Text | None = None
     section: Slug
     tags: Annotated[list[Slug], Field(max_length=50)] = []

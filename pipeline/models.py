@@ -141,6 +141,7 @@ class Article(Base):
     title: Mapped[str] = mapped_column(Text)
     standfirst: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text)
+    teaser_text: Mapped[str] = mapped_column(Text, default="")  # sanitize.teaser_text
     image_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     image_alt: Mapped[str | None] = mapped_column(Text, nullable=True)
     section_id: Mapped[int] = mapped_column(ForeignKey("sections.id"), index=True)

@@ -243,7 +243,7 @@ class Renderer:
             }
             if article.image_url
             else None,
-            "teaser": teaser(article.standfirst or article.body_html),
+            "teaser": teaser(article.teaser_text),
         }
 
     def teaser_view(self, article: Article) -> dict[str, Any]:
@@ -251,8 +251,8 @@ class Renderer:
             "title": article.title,
             "url": url_path(key_of(article)),
             "absolute_url": self.absolute(url_path(key_of(article))),
-            "teaser": teaser(article.standfirst or article.body_html, 110),
-            "summary": article.standfirst or teaser(article.body_html, 240),
+            "teaser": teaser(article.teaser_text, 110),
+            "summary": article.standfirst or teaser(article.teaser_text, 240),
             "published_at": article.published_at,
             "updated_at": article.updated_at,
             "authors": list(article.authors),
@@ -452,7 +452,7 @@ class Renderer:
                     "authors": list(item.authors),
                     "published_at": item.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "updated_at": item.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "teaser": teaser(item.standfirst or item.body_html),
+                    "teaser": teaser(item.teaser_text),
                 }
                 for item in items
             ],

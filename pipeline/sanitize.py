@@ -26,6 +26,38 @@ ALLOWED_ATTRIBUTES = {
     "blockquote": {"cite"},
 }
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+WEB_SCHEMES = frozenset({"http", "https"})
+# The schemes each URL attribute the allow-list keeps may use; a URL with another scheme, or
+# one that leaves the site without a scheme, is removed. Every URL attribute in
+# ALLOWED_ATTRIBUTES must be here.
+URL_ATTRIBUTES = {
+    ("a", "href"): WEB_SCHEMES | {"mailto"},
+    ("img", "src"): WEB_SCHEMES,
+    ("blockquote", "cite"): WEB_SCHEMES,
+}
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+# After a URL's first "/", what makes browsers read "//host": another slash or a backslash,
+# also percent-encoded (servers and CDNs that decode before they redirect read it so).
+_ANOTHER_SLASH = re.compile(r"[/\\]|%2f|%5c", re.IGNORECASE)
+_IGNORED_INSIDE = re.compile(r"[\t\n\r]")
+_IGNORED_AROUND = "".join(map(chr, range(0x21)))  # C0 controls and space
+
+
+def is_safe_url(url: str, schemes: frozenset[str], *, relative: bool = True) -> bool:
+    """`url` has one of `schemes`, or none and stays on the site: a root-relative path, or
+    (when `relative`) a relative one, "?query" or "#fragment". Read as browsers read it:
+    tabs and newlines anywhere, and controls and spaces around it, do not count."""
+    url = _IGNORED_INSIDE.sub("", url).strip(_IGNORED_AROUND)
+    if scheme := _SCHEME.match(url):
+        return scheme.group(1).lower() in schemes
+    if url.startswith(("/", "\\")):
+        return url.startswith("/") and _ANOTHER_SLASH.match(url, 1) is None
+    return relative
+
+
+def _keep_safe_urls(element: str, attribute: str, value: str) -> str | None:
+    schemes = URL_ATTRIBUTES.get((element, attribute))
+    return value if schemes is None or is_safe_url(value, schemes) else None
 
 
 def clean_html(fragment: str) -> str:
@@ -35,6 +67,7 @@ def clean_html(fragment: str) -> str:
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
+        attribute_filter=_keep_safe_urls,
         link_rel="noopener",
         strip_comments=True,
     ).strip()
@@ -56,9 +89,19 @@ def html_to_text(fragment: str) -> str:
     return " ".join(html.unescape(stripped).split())
 
 
-def teaser(fragment: str, limit: int = 140) -> str:
-    """One line of the body, cut on a word boundary, always ending in an ellipsis."""
-    text = html_to_text(fragment)
+# Longer than any teaser cut from it (the longest, a feed summary, is 240 characters).
+TEASER_TEXT_LENGTH = 300
+
+
+def teaser_text(standfirst: str, body_html: str) -> str:
+    """What an article's teasers are cut from: its standfirst, else its body, as plain text.
+    Kept with the article when it is written, so no list or rail that shows the article
+    parses its body again."""
+    return html_to_text(standfirst or body_html)[:TEASER_TEXT_LENGTH]
+
+
+def teaser(text: str, limit: int = 140) -> str:
+    """One line of plain text, cut on a word boundary, always ending in an ellipsis."""
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0]
     return text.rstrip(" .,;:-\u2013\u2014") + "…"

@@ -31,6 +31,7 @@ from tests.api.conftest import (
     fingerprint,
     mint,
 )
+from tests.cli.test_bad_input import DEEP_BODY_HTML
 
 LIVE, DRAFT = "allies-resume-talks", "draft-story"
 MISSING = ...
@@ -112,10 +113,22 @@ FIELDS = [
     put("published-at-is-a-number", content(published_at=20240101), 422, "published_at"),
     put("published-at-yesterday", content(published_at="yesterday"), 422, "published_at"),
     put("published-at-month-13", content(published_at="2024-13-45"), 422, "published_at"),
+    put(
+        "body-html-nested-too-deep",
+        content(body=MISSING, body_html=DEEP_BODY_HTML),
+        422,
+        "body_html",
+    ),
     put("image-is-a-string", content(image="x"), 422, "image"),
     put(
         "image-javascript-url",
         content(image={"url": "javascript:alert(1)", "alt": "x"}),
+        422,
+        "image",
+    ),
+    put(
+        "image-backslash-host-url",
+        content(image={"url": "/\\evil.example/a.jpg", "alt": "x"}),
         422,
         "image",
     ),

@@ -42,6 +42,10 @@ BODY_EXTRAS = (
     '<img src="x" srcset="javascript:alert(7)">',
     "<iframe src=javascript:alert(8)></iframe>",
     '<p style="background:url(javascript:alert(11))">styled</p>',
+    '<blockquote cite="javascript:alert(12)">cited</blockquote>',
+    # Off the site while looking like one of its paths: browsers read each as //evil.example.
+    '<img src="//evil.example/a.png" alt="a"><img src="/\\evil.example/b.png" alt="b">',
+    '<a href=" /%2Fevil.example/">c</a><a href="/\t/evil.example/">d</a>',
     '<noscript><p title="</noscript><img src=x onerror=alert(10)>"></noscript>',
     # Last: its unclosed <style> swallows whatever follows it.
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(9)>",
@@ -52,7 +56,9 @@ HOSTILE_IMAGE_URL = 'https://images.example.com/lead.jpg?a="><script>alert(4)</s
 # Elements an article's content must never bring into a page.
 FORBIDDEN_ELEMENTS = ("svg", "style", "iframe", "object", "embed", "math", "base", "form")
 SAFE_BODY_ATTRIBUTES = {"href", "title", "rel", "src", "alt", "width", "height", "datetime"}
-URL_ATTRIBUTES = ("href", "src", "action", "formaction", "poster", "xlink:href", "srcset")
+URL_ATTRIBUTES = ("href", "src", "action", "formaction", "poster", "xlink:href", "srcset", "cite")
+# A URL without a scheme that browsers resolve to another host.
+OFF_SITE = re.compile(r"([/\\]|%2f|%5c){2}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -232,6 +238,8 @@ def attribute_problems(soup: BeautifulSoup) -> list[str]:
                 squeezed = re.sub(r"[\x00-\x20]", "", value).lower()
                 if squeezed.startswith("javascript:"):
                     problems.append(f"<{element.name} {name}={value!r}>: javascript: URL")
+                if OFF_SITE.match(squeezed):
+                    problems.append(f"<{element.name} {name}={value!r}>: off-site, no scheme")
     return problems
 
 

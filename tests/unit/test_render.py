@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import feedparser
 import html5lib
+import nh3
 import pytest
 from bs4 import BeautifulSoup
 
@@ -210,3 +212,27 @@ def test_full_rebuild_changes_nothing_on_a_consistent_site(site: Newsroom) -> No
     assert outcome.report.written == []
     assert outcome.report.deleted == []
     assert {key: site.services.storage.get(key) for key in site.stored_keys()} == before
+
+
+def test_lists_and_rails_never_parse_another_articles_body(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A teaser is cut from the text stored with its article, not from its body again: the
+    publish of an unrelated story, which refreshes every list and rail showing the long read,
+    parses no body but its own."""
+    opening = "Rivers rose overnight across the valley. "
+    newsroom.publish(slug="long-read", standfirst="", body=None, body_html=f"<p>{opening * 40}</p>")
+    parsed: list[str] = []
+    clean = nh3.clean
+
+    def counting_clean(fragment: str, **options: Any) -> str:
+        parsed.append(fragment)
+        return clean(fragment, **options)
+
+    monkeypatch.setattr(nh3, "clean", counting_clean)
+    newsroom.publish(slug="unrelated", body="Ferries run again.\n\nRepairs took a week.")
+    assert [fragment for fragment in parsed if "Rivers rose" in fragment] == []
+    assert parsed, "the unrelated story's own body was not parsed either: nothing was checked"
+    home = BeautifulSoup(newsroom.read("index.html") or "", "html5lib")
+    teasers = [text.get_text() for text in home.select(".story-text")]
+    assert "Rivers rose overnight across the valley. Rivers rose" in " ".join(teasers)
