@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from pipeline.markup import check_markup
-from pipeline.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN, WEB_SCHEMES, is_safe_url
+from pipeline.sanitize import MAX_SLUG_LENGTH, SECURE_SCHEMES, SLUG_PATTERN, is_safe_url
 
 # Path segments the site itself uses: a section (or tag, or slug) with one of these names
 # would collide with the site's own pages.
@@ -101,9 +101,9 @@ class ImageInput(BaseModel):
     @model_validator(mode="after")
     def _safe_url(self) -> ImageInput:
         # Shown on every page that shows the article: a relative path would differ per page.
-        if not is_safe_url(self.url, WEB_SCHEMES, relative=False):
+        if not is_safe_url(self.url, SECURE_SCHEMES, relative=False):
             raise ValueError(
-                "image url must be http(s) or a root-relative path (not //host, /\\host)"
+                "image url must be https or a root-relative path (not http:, //host, /\\host)"
             )
         return self
 

@@ -26,14 +26,18 @@ ALLOWED_ATTRIBUTES = {
     "blockquote": {"cite"},
 }
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
-WEB_SCHEMES = frozenset({"http", "https"})
+# What a page loads or cites must be https: an http image on an https page is mixed content
+# that browsers block. A link is the reader's own choice, and many sources a newsroom links to
+# still answer only on http, so links keep http (and mailto).
+SECURE_SCHEMES = frozenset({"https"})
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # The schemes each URL attribute the allow-list keeps may use; a URL with another scheme, or
 # one that leaves the site without a scheme, is removed. Every URL attribute in
 # ALLOWED_ATTRIBUTES must be here.
 URL_ATTRIBUTES = {
-    ("a", "href"): WEB_SCHEMES | {"mailto"},
-    ("img", "src"): WEB_SCHEMES,
-    ("blockquote", "cite"): WEB_SCHEMES,
+    ("a", "href"): LINK_SCHEMES,
+    ("img", "src"): SECURE_SCHEMES,
+    ("blockquote", "cite"): SECURE_SCHEMES,
 }
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
 # After a URL's first "/", what makes browsers read "//host": another slash or a backslash,

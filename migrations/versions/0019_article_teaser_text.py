@@ -5,7 +5,7 @@ teaser: a 480 KB body made each of them take seconds, on every publish that refr
 The text is now computed once when the article is written. Existing rows are filled here.
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from pipeline.sanitize import teaser_text
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

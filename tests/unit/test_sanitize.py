@@ -114,8 +114,15 @@ def test_urls_that_leave_the_site_or_run_script_are_removed(place: str, url: str
 @pytest.mark.parametrize(
     "url", ["https://example.com/a.png", "/static/a.png", "a.png", "#part-two", "?page=2"]
 )
-def test_web_and_site_relative_urls_are_kept(place: str, url: str) -> None:
+def test_https_and_site_relative_urls_are_kept(place: str, url: str) -> None:
     assert f'="{url}"' in clean_html(URL_PLACES[place].format(url))
+
+
+def test_plain_http_is_for_links_only() -> None:
+    url = "http://example.com/a.png"
+    assert f'href="{url}"' in clean_html(URL_PLACES["a href"].format(url))
+    assert url not in clean_html(URL_PLACES["img src"].format(url))
+    assert url not in clean_html(URL_PLACES["blockquote cite"].format(url))
 
 
 def test_mailto_is_for_links_only() -> None:
@@ -143,16 +150,17 @@ def test_every_url_attribute_the_allow_list_keeps_is_checked() -> None:
     assert clean_html('<q cite="javascript:alert(1)">q</q>') == "<q>q</q>"
 
 
-@pytest.mark.parametrize("url", [*OFF_SITE, "a.png", "javascript:alert(1)", "ftp://x/a.png"])
-def test_a_lead_image_url_is_web_or_root_relative(url: str) -> None:
+@pytest.mark.parametrize(
+    "url", [*OFF_SITE, "a.png", "javascript:alert(1)", "ftp://x/a.png", "http://x.example/a.jpg"]
+)
+def test_a_lead_image_url_is_https_or_root_relative(url: str) -> None:
     data = {"title": "T", "section": "world", "body": "B", "image": {"url": url, "alt": ""}}
     with pytest.raises(InvalidInput) as refused:
         parse_article(data)
     assert refused.value.field == "image"
 
 
-@pytest.mark.parametrize("url", ["https://images.example.com/a.jpg", "http://x.example/a.jpg",
-                                 "/static/a.jpg"])  # fmt: skip
-def test_web_and_root_relative_lead_images_are_accepted(url: str) -> None:
+@pytest.mark.parametrize("url", ["https://images.example.com/a.jpg", "/static/a.jpg"])
+def test_https_and_root_relative_lead_images_are_accepted(url: str) -> None:
     data = {"title": "T", "section": "world", "body": "B", "image": {"url": url, "alt": ""}}
     assert parse_article(data)[0].image is not None
