@@ -93,6 +93,22 @@ def unpublish_now(session: Session, slug: str, *, actor: str, now: datetime) -> 
     return change
 
 
+def import_articles(
+    session: Session, records: list[ArticleInput], *, actor: str, now: datetime
+) -> articles.Change:
+    """Bulk load (articles.import_articles): an imported article is live, so a publish
+    scheduled for it is moot and it is no longer an undated draft, as after `publish_now`."""
+    change = articles.import_articles(session, records, actor=actor, now=now)
+    live = select(Article.id).where(Article.status == ArticleStatus.PUBLISHED)
+    session.execute(
+        delete(Schedule).where(
+            Schedule.action == ScheduleAction.PUBLISH, Schedule.article_id.in_(live)
+        )
+    )
+    session.execute(delete(UndatedDraft).where(UndatedDraft.article_id.in_(live)))
+    return change
+
+
 def _drop(session: Session, article_id: int, action: ScheduleAction | None) -> None:
     statement = delete(Schedule).where(Schedule.article_id == article_id)
     if action is not None:
