@@ -78,12 +78,21 @@ def publish_now(
     article = articles.article_by_slug(session, slug)
     undated = session.get(UndatedDraft, article.id)
     change = articles.publish_saved(
-        session, slug, actor=actor, now=now, published_at=(dated or now) if undated else None
+        session,
+        slug,
+        actor=actor,
+        now=now,
+        published_at=publication_date(session, article, dated or now),
     )
     if undated is not None:
         session.delete(undated)
     _drop(session, article.id, ScheduleAction.PUBLISH)
     return change
+
+
+def publication_date(session: Session, article: Article, moment: datetime) -> datetime | None:
+    """The date publishing gives the article: `moment` for an undated draft, else its own."""
+    return moment if session.get(UndatedDraft, article.id) is not None else None
 
 
 def unpublish_now(session: Session, slug: str, *, actor: str, now: datetime) -> articles.Change:
