@@ -122,12 +122,17 @@ def unpublish(session: Session, slug: str, *, actor: str, now: datetime | None =
     if article is None:
         raise ArticleNotFound(slug)
     previous = snapshot(article)
+    take_down(article, now=now)
+    session.flush()
+    return _record(session, article, EventKind.UNPUBLISH, actor, previous, now)
+
+
+def take_down(article: Article, *, now: datetime) -> None:
+    """What unpublishing does to the article itself (impact applies it without writing)."""
     if article.status != ArticleStatus.UNPUBLISHED:
         article.status = ArticleStatus.UNPUBLISHED
         article.version += 1
         article.updated_at = now
-    session.flush()
-    return _record(session, article, EventKind.UNPUBLISH, actor, previous, now)
 
 
 def snapshot(article: Article) -> dict[str, Any]:
@@ -317,19 +322,25 @@ def publish_saved(
     now = now or utcnow()
     article = article_by_slug(session, slug)
     previous = snapshot(article)
-    never_live = article.status in (ArticleStatus.DRAFT, ArticleStatus.SCHEDULED)
-    if published_at is not None and never_live:
-        article.published_at = published_at
     was_live = article.is_live
-    if not was_live:
-        article.status = ArticleStatus.PUBLISHED
-        article.version += 1
-        # A first publication was never modified since: dateModified equals datePublished.
-        article.updated_at = article.published_at if never_live else now
+    go_live(article, now=now, published_at=published_at)
     session.flush()
     _leave_redirect(session, article, None)
     kind = EventKind.UPDATE if was_live else EventKind.PUBLISH
     return _record(session, article, kind, actor, previous, now)
+
+
+def go_live(article: Article, *, now: datetime, published_at: datetime | None) -> None:
+    """What publishing a saved article does to the article itself (impact applies it without
+    writing)."""
+    never_live = article.status in (ArticleStatus.DRAFT, ArticleStatus.SCHEDULED)
+    if published_at is not None and never_live:
+        article.published_at = published_at
+    if not article.is_live:
+        article.status = ArticleStatus.PUBLISHED
+        article.version += 1
+        # A first publication was never modified since: dateModified equals datePublished.
+        article.updated_at = article.published_at if never_live else now
 
 
 def mark_scheduled(session: Session, article: Article, *, now: datetime) -> ArticleStatus:

@@ -12,12 +12,12 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy import select
 
-from pipeline import articles, db, logs
+from pipeline import articles, db, logs, schedule
 from pipeline.config import ConfigError, Settings
 from pipeline.events import Dispatcher, Outcome, dispatch_event, finish_unfinished
 from pipeline.importer import BadFile, read_article, read_jsonl
 from pipeline.inputs import InvalidInput, Slug
-from pipeline.models import Article, EventStatus
+from pipeline.models import Article, EventStatus, utcnow
 from pipeline.render import key_of
 from pipeline.services import Services, create_services
 
@@ -118,7 +118,7 @@ def publish(app: App, file: Path, actor: str) -> None:
         fail(str(error))
     try:
         with db.transaction(app.services.sessions) as session:
-            change = articles.publish(session, data, actor=actor)
+            change = schedule.save_and_publish(session, data, actor=actor, now=utcnow())
             article = session.get(Article, change.article_id)
             assert article is not None
             key = key_of(article)
@@ -137,7 +137,7 @@ def unpublish(app: App, slug: str, actor: str) -> None:
     slug = _checked_slug(slug)
     try:
         with db.transaction(app.services.sessions) as session:
-            change = articles.unpublish(session, slug, actor=actor)
+            change = schedule.unpublish_now(session, slug, actor=actor, now=utcnow())
     except articles.ArticleNotFound as error:
         fail(str(error), EXIT_NOT_FOUND)
     report_outcome(app.dispatch(change.event_id))
@@ -205,7 +205,7 @@ def import_command(app: App, file: Path) -> None:
     started = time.perf_counter()
     try:
         with db.transaction(app.services.sessions) as session:
-            change = articles.import_articles(session, batch.articles, actor="import")
+            change = schedule.import_articles(session, batch.articles, actor="import", now=utcnow())
     except InvalidInput as error:
         fail(f"{file}: {error}")
     click.echo(f"imported {len(batch.articles)} articles")

@@ -60,6 +60,34 @@ def placement_before(article_id: int, previous: dict[str, Any]) -> Placement:
     )
 
 
+@dataclass(frozen=True)
+class Move:
+    """A change to one article as the planner sees it: its URL key now and before, and where
+    it stands in the lists now and stood before (None: in none)."""
+
+    article_id: int
+    key: str
+    previous_key: str | None
+    before: Placement | None
+    after: Placement | None
+
+    @property
+    def placements(self) -> list[Placement]:
+        return [placement for placement in (self.before, self.after) if placement is not None]
+
+
+def move_of(article: Article, previous: dict[str, Any] | None) -> Move:
+    """The move from `previous` (a snapshot, None for a new article) to the article as it is."""
+    was_live = previous is not None and previous["status"] == ArticleStatus.PUBLISHED
+    return Move(
+        article.id,
+        key_of(article),
+        previous["key"] if previous is not None else None,
+        placement_before(article.id, previous) if previous is not None and was_live else None,
+        placement_now(article) if article.is_live else None,
+    )
+
+
 def plan_change(
     session: Session,
     settings: Settings,
@@ -67,33 +95,50 @@ def plan_change(
     previous: dict[str, Any] | None,
     changed_rails: set[int],
 ) -> set[OutputSpec]:
-    specs: set[OutputSpec] = set(FURNITURE)
-    specs.add(OutputSpec(Kind.ARTICLE, key_of(article)))
-    if previous is not None:
-        specs.add(OutputSpec(Kind.ARTICLE, previous["key"]))
-    specs |= outputs_showing(session, [f"article:{article.id}"])
-    specs |= redirects_to(session, article.id)
-    placements = []
-    if previous is not None and previous["status"] == ArticleStatus.PUBLISHED:
-        placements.append(placement_before(article.id, previous))
-    if article.is_live:
-        placements.append(placement_now(article))
+    """The outputs a change written in this transaction touches."""
+    move = move_of(article, previous)
     # The sitemap index reads each month's count and newest update from one row per month.
-    lists.recount_months(session, {month_of(p.sort_key.published_at) for p in placements})
-    for placement in placements:
+    lists.recount_months(session, {month_of(p.sort_key.published_at) for p in move.placements})
+    return plan_move(session, settings, move, changed_rails, written=True)
+
+
+def plan_move(
+    session: Session, settings: Settings, move: Move, changed_rails: set[int], *, written: bool
+) -> set[OutputSpec]:
+    """The outputs `move` touches, by reads alone: of the database as the change left it
+    (`written`), or as it stands before the change (what impact asks, writing nothing)."""
+    specs: set[OutputSpec] = set(FURNITURE)
+    specs.add(OutputSpec(Kind.ARTICLE, move.key))
+    if move.previous_key is not None:
+        specs.add(OutputSpec(Kind.ARTICLE, move.previous_key))
+    specs |= outputs_showing(session, [f"article:{move.article_id}"])
+    specs |= redirects_to(session, move.article_id)
+    for placement in move.placements:
         for ref in placement.lists:
-            specs |= list_outputs(session, settings, ref, placement.sort_key)
+            joins = 0 if written else _length_change(move, ref)
+            specs |= list_outputs(session, settings, ref, placement.sort_key, joins)
         # Articles published just after it carry it in their "Latest articles" rail.
         following = lists.after(session, placement.sort_key, settings.rail_size)
         specs |= {OutputSpec(Kind.ARTICLE, key_of(item)) for item in following}
-    specs |= article_pages(session, changed_rails)
+    # Its own page is in already, under its key after the change.
+    specs |= article_pages(session, changed_rails - {move.article_id})
     return specs
 
 
+def _length_change(move: Move, ref: ListRef) -> int:
+    """How much longer list `ref` is after the move than before it."""
+    return sum(
+        sign
+        for sign, placement in ((1, move.after), (-1, move.before))
+        if placement is not None and ref in placement.lists
+    )
+
+
 def list_outputs(
-    session: Session, settings: Settings, ref: ListRef, sort_key: SortKey
+    session: Session, settings: Settings, ref: ListRef, sort_key: SortKey, joins: int = 0
 ) -> set[OutputSpec]:
-    """The outputs of one list that an article entering or leaving at `sort_key` can change."""
+    """The outputs of one list that an article entering or leaving at `sort_key` can change
+    (`joins`: what the change adds to the list's length that the database does not show yet)."""
     if ref == LATEST:
         return set(LATEST_OUTPUTS)
     if ref.kind == "month":
@@ -105,10 +150,12 @@ def list_outputs(
     if ref.kind == "section":
         specs.add(OutputSpec(Kind.FEED_SECTION, ref.value))
     size = settings.page_size
+    # The article's own membership cancels out of its position (it never sorts before
+    # itself), so the position reads the same before and after the change.
     first = lists.page_of(lists.position(session, ref, sort_key), size)
     # Items after the change point shift by one; the page before it links to the next one,
     # and one page past the end may have just emptied.
-    last = lists.page_count(lists.count(session, ref), size) + 1
+    last = lists.page_count(lists.count(session, ref) + joins, size) + 1
     specs |= {OutputSpec(paged, ref.value, number) for number in range(max(1, first - 1), last + 1)}
     return specs
 

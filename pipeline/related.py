@@ -151,23 +151,37 @@ class RelatedIndex:
         bags = {article.id: _bag(article) for article in stale}
         for bag in bags.values():
             frequency_deltas.update([*bag.keys(), ALL_DOCUMENTS])
-        increment_counts(session, dict(frequency_deltas))
+        self._add_counts(session, dict(frequency_deltas))
         idf = self._idf(session, [term for term in frequency_deltas if term != ALL_DOCUMENTS])
         documents_rows, terms_rows = [], []
         for article in stale:
             document, postings = self._vector(article, bags[article.id], idf)
             documents_rows.append(document)
             terms_rows.extend(postings)
+        self._store_documents(session, documents_rows, terms_rows)
+        fresh = {article.id for article in stale}
+        fresh.update(self._store_vectors(session, articles))
+        return [article.id for article in articles if article.id in fresh]
+
+    def _store_documents(
+        self, session: Session, documents: list[dict[str, Any]], postings: list[dict[str, Any]]
+    ) -> None:
         # Core bulk inserts: a rebuild indexes hundreds of thousands of postings, far too many
         # to build as ORM objects.
-        if documents_rows:
-            session.execute(insert(RelatedDocument), documents_rows)
-        for start in range(0, len(terms_rows), 5000):
-            session.execute(insert(RelatedTerm), terms_rows[start : start + 5000])
-        fresh = {article.id for article in stale}
-        if self.semantic is not None:  # vectors for the embedding scorer, in one batch
-            fresh.update(self.semantic.store(session, articles))
-        return [article.id for article in articles if article.id in fresh]
+        if documents:
+            session.execute(insert(RelatedDocument), documents)
+        for start in range(0, len(postings), 5000):
+            session.execute(insert(RelatedTerm), postings[start : start + 5000])
+
+    def _store_vectors(self, session: Session, articles: list[Article]) -> list[int]:
+        """Vectors for the embedding scorer, in one batch; returns the ids (re)encoded."""
+        return self.semantic.store(session, articles) if self.semantic is not None else []
+
+    def _add_counts(self, session: Session, deltas: dict[str, int]) -> None:
+        """Document counts changed. The index writes through these few methods (and reads
+        its own documents through `_document` and `_term_weights_many`): impact's preview
+        (pipeline/rail_preview.py) keeps the writes in memory instead."""
+        increment_counts(session, deltas)
 
     def _vector(
         self, article: Article, bag: Counter[str], idf: dict[str, float]
@@ -191,7 +205,7 @@ class RelatedIndex:
         return document, postings
 
     def remove(self, session: Session, article_id: int) -> None:
-        increment_counts(session, dict.fromkeys(self._drop(session, article_id), -1))
+        self._add_counts(session, dict.fromkeys(self._drop(session, article_id), -1))
 
     def _drop(self, session: Session, article_id: int) -> list[str]:
         """Delete an article's document and postings; returns the vocabulary whose document
@@ -284,7 +298,7 @@ class RelatedIndex:
         query_weights: dict[str, float] | None = None,
     ) -> list[Neighbour]:
         """The articles most like this one, best first (ties by id)."""
-        document = session.get(RelatedDocument, article_id)
+        document = self._document(session, article_id)
         if document is None:
             return []
         if query_weights is None:
@@ -449,13 +463,9 @@ class RelatedIndex:
         """Each article's query: its strongest terms, weighted tf x idf^2 (the document side
         carries tf alone), in two queries however many articles (their weights rows, then
         the document counts)."""
-        postings: dict[int, dict[str, float]] = {
+        postings = {
             article_id: weights
-            for article_id, weights in session.execute(
-                select(RelatedDocument.article_id, RelatedDocument.term_weights).where(
-                    RelatedDocument.article_id.in_(article_ids)
-                )
-            )
+            for article_id, weights in self._term_weights_many(session, article_ids).items()
             if weights
         }
         idf = self._idf(session, sorted({term for terms in postings.values() for term in terms}))
@@ -466,6 +476,20 @@ class RelatedIndex:
                 term: weights[term] * idf[term] ** 2 for term in strongest[:QUERY_TERMS]
             }
         return queries
+
+    def _document(self, session: Session, article_id: int) -> RelatedDocument | None:
+        return session.get(RelatedDocument, article_id)
+
+    def _term_weights_many(
+        self, session: Session, article_ids: list[int]
+    ) -> dict[int, dict[str, float]]:
+        return dict(
+            session.execute(
+                select(RelatedDocument.article_id, RelatedDocument.term_weights).where(
+                    RelatedDocument.article_id.in_(article_ids)
+                )
+            ).all()
+        )
 
     def _recency(self, first: datetime, second: datetime) -> float:
         if self.recency_weight <= 0:
@@ -586,7 +610,7 @@ class RelatedIndex:
     ) -> tuple[set[int], list[Neighbour]]:
         """An article's own rail; returns whether it changed and the candidates whose rails
         it may enter (the reverse update's half, which `_enter` does)."""
-        session.get(RelatedDocument, article_id, with_for_update=True)
+        self._lock_documents(session, [article_id])
         weights = self._query_weights(session, article_id)
         if not weights:
             return {article_id} if self._store_rail(session, article_id, {}, []) else set(), []
@@ -641,7 +665,7 @@ class RelatedIndex:
             displaced = self._displaced(session, candidates)
             return self.refresh_rails(session, sorted(displaced))
         holders = sorted(candidate.article_id for candidate in candidates)
-        own = session.get(RelatedDocument, article_id)
+        own = self._document(session, article_id)
         own_article = session.get(Article, article_id)
         assert own is not None
         assert own_article is not None
@@ -734,7 +758,7 @@ class RelatedIndex:
         holders = set(self.holders(session, article.id))
         if not article.is_live:
             self.remove(session, article.id)
-            session.execute(delete(RelatedRail).where(RelatedRail.article_id == article.id))
+            self._write_rails(session, {article.id: []})
             return PendingSpread(holders, set(), [])
         self.index(session, article)
         changed, others = self._place_own(session, article.id, skip=holders)

@@ -84,7 +84,11 @@ def publish_now(
     article = articles.article_by_slug(session, slug)
     undated = session.get(UndatedDraft, article.id)
     change = articles.publish_saved(
-        session, slug, actor=actor, now=now, published_at=(dated or now) if undated else None
+        session,
+        slug,
+        actor=actor,
+        now=now,
+        published_at=publication_date(session, article, dated or now),
     )
     if undated is not None:
         session.delete(undated)
@@ -92,10 +96,31 @@ def publish_now(
     return change
 
 
+def publication_date(session: Session, article: Article, moment: datetime) -> datetime | None:
+    """The date publishing gives the article: `moment` for an undated draft, else its own."""
+    return moment if session.get(UndatedDraft, article.id) is not None else None
+
+
 def unpublish_now(session: Session, slug: str, *, actor: str, now: datetime) -> articles.Change:
     """Take an article down; whatever was scheduled for it is moot."""
     change = articles.unpublish(session, slug, actor=actor, now=now)
     _drop(session, change.article_id, None)
+    return change
+
+
+def import_articles(
+    session: Session, records: list[ArticleInput], *, actor: str, now: datetime
+) -> articles.Change:
+    """Bulk load (articles.import_articles): an imported article is live, so a publish
+    scheduled for it is moot and it is no longer an undated draft, as after `publish_now`."""
+    change = articles.import_articles(session, records, actor=actor, now=now)
+    live = select(Article.id).where(Article.status == ArticleStatus.PUBLISHED)
+    session.execute(
+        delete(Schedule).where(
+            Schedule.action == ScheduleAction.PUBLISH, Schedule.article_id.in_(live)
+        )
+    )
+    session.execute(delete(UndatedDraft).where(UndatedDraft.article_id.in_(live)))
     return change
 
 

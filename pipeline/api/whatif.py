@@ -1,9 +1,14 @@
-"""Questions of the form "what if it were published now?": the change is made for real, by
-the same code, inside a transaction that is always rolled back. Nothing is written, no event
-survives, nothing is dispatched.
+"""Questions of the form "what if it were published now?".
 
-Never call these inside another open transaction: on SQLite the rolled-back one needs the
-write lock too.
+Impact is a read: the article's change is applied in memory only (never flushed), the
+related index keeps what it would write (pipeline/rail_preview.py), and the planner reads the
+lists as they stand. Its transaction is read-only (PostgreSQL and SQLite refuse any write),
+so it takes no write lock and no publish ever waits for it.
+
+A preview's page is rendered from the change made for real, by the same code, inside a
+transaction that is always rolled back: nothing is written, no event survives, nothing is
+dispatched. Never call it inside another open transaction: on SQLite the rolled-back one
+needs the write lock too.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from pipeline import articles, schedule
 from pipeline.db import SessionFactory
-from pipeline.models import Article, Event
 from pipeline.outputs import OutputSpec
-from pipeline.planner import FURNITURE, plan_change
+from pipeline.planner import FURNITURE, move_of, plan_move
+from pipeline.rail_preview import RailPreview
 from pipeline.render import key_of
 from pipeline.services import Services
 
@@ -37,20 +42,39 @@ def rolled_back(factory: SessionFactory) -> Iterator[Session]:
             session.rollback()
 
 
+@contextmanager
+def read_only(factory: SessionFactory) -> Iterator[Session]:
+    """A transaction the database itself keeps from writing, that never flushes."""
+    with factory() as session, session.no_autoflush:
+        session.begin()
+        connection = session.connection()
+        sqlite = connection.dialect.name == "sqlite"
+        connection.exec_driver_sql(
+            "PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY"
+        )
+        try:
+            yield session
+        finally:
+            if sqlite:  # a connection setting: the pool's next user writes again
+                connection.exec_driver_sql("PRAGMA query_only = OFF")
+            session.rollback()
+
+
 def impact(services: Services, slug: str, action: Action, now: datetime) -> list[OutputSpec]:
     """The outputs the change would re-render or delete right now, from the dependency table
     (site furniture, which no article changes, left out)."""
-    with rolled_back(services.sessions) as session:
+    with read_only(services.sessions) as session:
+        article = articles.article_by_slug(session, slug)
+        previous = articles.snapshot(article)
         if action == "publish":
-            change = schedule.publish_now(session, slug, actor=ACTOR, now=now)
+            dated = schedule.publication_date(session, article, now)
+            articles.go_live(article, now=now, published_at=dated)
         else:
-            change = schedule.unpublish_now(session, slug, actor=ACTOR, now=now)
-        event = session.get(Event, change.event_id)
-        article = session.get(Article, change.article_id)
-        assert event is not None
-        assert article is not None
-        rails = services.related.apply_change(session, article)
-        specs = plan_change(session, services.settings, article, event.previous, rails)
+            articles.take_down(article, now=now)
+        rails = RailPreview(services.related).apply_change(session, article)
+        specs = plan_move(
+            session, services.settings, move_of(article, previous), rails, written=False
+        )
     return sorted(specs - FURNITURE)
 
 

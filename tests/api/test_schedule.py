@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pipeline.api import app as api_app
 from pipeline.api.app import create_app
 from pipeline.api.settings import ApiSettings
+from pipeline.cli import main
 from pipeline.models import utcnow
 from pipeline.schedule import run_due
 from pipeline.services import Services
@@ -216,3 +220,60 @@ def test_without_a_broker_the_api_process_runs_the_job(
             time.sleep(0.1)
         went_live = datetime.now(UTC)
     assert went_live - due < timedelta(seconds=3)
+
+
+# -- the command line keeps the same books ---------------------------------------------------
+
+
+def pressrun(services: Services, *args: str) -> str:
+    """`pressrun ARGS` against this test's database and site (tasks run in-process)."""
+    env = {"PRESSRUN_DATABASE_URL": services.settings.database_url,
+           "PRESSRUN_STORAGE_URL": services.settings.storage_url,
+           "PRESSRUN_SITE_URL": services.settings.site_url}  # fmt: skip
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_unpublishing_from_the_cli_cancels_a_scheduled_publish(
+    client: TestClient, editor: Headers, services: Services
+) -> None:
+    draft(client, editor)
+    client.post("/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(later(60))})
+    pressrun(services, "unpublish", "harbour")
+    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    article = client.get("/v1/articles/harbour", headers=editor).json()
+    assert (article["status"], article["schedules"]) == ("unpublished", [])
+    assert services.storage.get(PAGE) is None
+
+
+def test_publishing_from_the_cli_makes_a_scheduled_publish_moot(
+    client: TestClient, editor: Headers, services: Services, tmp_path: Path
+) -> None:
+    draft(client, editor)
+    client.post("/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(later(60))})
+    expiry = later(3600)
+    expire = {"unpublish_at": iso(expiry)}
+    client.post("/v1/articles/harbour/unpublish", headers=editor, json=expire)
+    file = tmp_path / "harbour.json"
+    file.write_text(json.dumps(content(slug="harbour")))
+    pressrun(services, "publish", str(file))
+    article = client.get("/v1/articles/harbour", headers=editor).json()
+    assert article["status"] == "published"
+    # As through the API: the embargo is moot, the expiry stays.
+    assert article["schedules"] == [{"action": "unpublish", "due_at": iso(expiry)}]
+    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+
+
+def test_importing_makes_a_scheduled_publish_moot(
+    client: TestClient, editor: Headers, services: Services, tmp_path: Path
+) -> None:
+    draft(client, editor, published_at=...)
+    client.post("/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(later(60))})
+    file = tmp_path / "articles.jsonl"
+    file.write_text(json.dumps(content(slug="harbour")) + "\n")
+    pressrun(services, "import", str(file))
+    article = client.get("/v1/articles/harbour", headers=editor).json()
+    assert (article["status"], article["schedules"]) == ("published", [])
+    assert article["key"] == PAGE  # dated by the import: no longer an undated draft
+    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []

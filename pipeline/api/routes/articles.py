@@ -96,8 +96,8 @@ def get_impact(
     ] = "publish",
 ) -> Impact:
     """The outputs that publishing (or unpublishing) this article would re-render or delete
-    right now, from the dependency table. Nothing is changed: the change is planned inside a
-    transaction that is rolled back."""
+    right now, from the dependency table. Nothing is changed, and nothing is locked: the change
+    is planned from reads, in a read-only transaction."""
     with transaction(context.services.sessions) as session:
         _visible(session, caller, slug)
     specs = whatif.impact(context.services, slug, action, context.clock())
