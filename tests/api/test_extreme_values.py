@@ -191,7 +191,11 @@ class World:
     admin: dict[str, str]
 
 
+UNCHANGED = object()
+
+
 def send(world: World, target: Target, value: Any) -> Any:
+    """The route's good request with `value` put at `target` (or as it is, with UNCHANGED)."""
     route = target.route
     slug = SLUG_OF.get((route.method, route.path), LIVE)
     values = {**GOOD_PATH, "slug": slug}
@@ -200,7 +204,9 @@ def send(world: World, target: Target, value: Any) -> Any:
     if route.path == "/v1/tokens/{token_id}":
         headers = mint(world.services, Scope.ADMIN)  # the request may revoke its own token
     body = route.body
-    if target.where == "body" and body is not None:
+    if value is UNCHANGED:
+        pass
+    elif target.where == "body" and body is not None:
         body = with_value(body, target.name, value)
     elif target.where == "path":
         values[target.label] = as_text(value)
@@ -235,6 +241,28 @@ def sendable(target: Target, value: Any) -> bool:
     if target.where in ("path", "query"):
         return not any("\ud800" <= char <= "\udfff" for char in text)
     return True
+
+
+def answer_problem(world: World, target: Target, value: Any) -> str | None:
+    """What is wrong with the answer to `value` at `target`, or None. A 422 that names another
+    field is right when the request is refused for the same fields without the change: the
+    examples share one world, and an earlier one may have taken the slug the route uses."""
+    response = send(world, target, value)
+    found = problem(target, value, response)
+    named = _named(response)
+    if found and named is not None and named == _named_unchanged(world, target):
+        return None
+    return found
+
+
+def _named(response: Any) -> list[str] | None:
+    if response.status_code != 422:
+        return None
+    return sorted(error["field"] for error in response.json()["errors"])
+
+
+def _named_unchanged(world: World, target: Target) -> list[str] | None:
+    return _named(send(world, target, UNCHANGED))
 
 
 def problem(target: Target, value: Any, response: Any) -> str | None:
@@ -310,7 +338,7 @@ def test_every_edge_value_in_every_field_is_answered_without_a_server_error(worl
     for target in every_target(world):
         for value in EDGE_VALUES:
             if sendable(target, value):
-                failures.append(problem(target, value, send(world, target, value)))
+                failures.append(answer_problem(world, target, value))
     wrong = [failure for failure in failures if failure]
     assert not wrong, "\n".join(wrong)
 
@@ -323,6 +351,6 @@ def test_mixed_extreme_values_are_answered_without_a_server_error(world: World) 
               suppress_health_check=list(HealthCheck))  # fmt: skip
     def check(target: Target, value: Any) -> None:
         if sendable(target, value):
-            assert problem(target, value, send(world, target, value)) is None
+            assert answer_problem(world, target, value) is None
 
     check()

@@ -261,7 +261,7 @@ def test_publishing_from_the_cli_makes_a_scheduled_publish_moot(
     article = client.get("/v1/articles/harbour", headers=editor).json()
     assert article["status"] == "published"
     # As through the API: the embargo is moot, the expiry stays.
-    assert article["schedules"] == [{"action": "unpublish", "due_at": iso(expiry)}]
+    assert article["schedules"] == [pending("unpublish", expiry)]
     assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
 
 

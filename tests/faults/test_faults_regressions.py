@@ -14,7 +14,7 @@ from pipeline import articles
 from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.events import process_event
-from pipeline.inputs import parse_article
+from pipeline.inputs import InvalidInput, parse_article
 from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
 from pipeline.outputs import Kind, OutputSpec
 from pipeline.refresh import mark_dirty_lists, refresh_lists
@@ -245,16 +245,20 @@ def _status(services: Services, event_id: int) -> EventStatus:
         return event.status
 
 
-def test_an_article_dated_december_9999_does_not_block_the_sitemaps(newsroom: Newsroom) -> None:
+def test_the_last_supported_month_does_not_block_the_sitemaps(newsroom: Newsroom) -> None:
     """Poison hunt: a real input that broke rendering. The month after December 9999 does
-    not exist in Python, so its sitemap raised, and with it every refresh of the sitemaps."""
-    forever = newsroom.publish(slug="until-further-notice", published_at="9999-12-31T09:00:00Z")
+    not exist in Python, so its sitemap raised, and with it every refresh of the sitemaps.
+    December 9999 is now refused at the door; the last month taken still renders."""
+    with pytest.raises(InvalidInput) as refused:
+        parse_article(article_data(published_at="9999-12-31T09:00:00Z"))
+    assert refused.value.field == "published_at"
+    last = newsroom.publish(slug="until-further-notice", published_at="9998-12-31T23:59:59Z")
     later = newsroom.publish(slug="an-ordinary-day", published_at="2024-05-02T09:00:00Z")
-    assert forever.status == EventStatus.LIVE
+    assert last.status == EventStatus.LIVE
     assert later.status == EventStatus.LIVE
-    assert "until-further-notice" in (newsroom.read("sitemaps/9999-12.xml") or "")
+    assert "until-further-notice" in (newsroom.read("sitemaps/9998-12.xml") or "")
     assert "an-ordinary-day" in (newsroom.read("sitemaps/2024-05.xml") or "")
-    assert "sitemaps/9999-12.xml" in (newsroom.read("sitemap.xml") or "")
+    assert "sitemaps/9998-12.xml" in (newsroom.read("sitemap.xml") or "")
 
 
 def test_sending_to_a_stopped_broker_gives_up_at_once(tmp_path: Path) -> None:
