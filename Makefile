@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET ?= -q
 
-.PHONY: demo test lint typecheck install system-packages services clean
+.PHONY: demo test check lint typecheck install system-packages services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,12 +36,20 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
 
 test: install system-packages services lint typecheck
 	$(BIN)/pytest -W error
+
+# The fast loop while you work (a few minutes at most): lint, types, the unit and CLI tests on
+# SQLite. No services, no browser; `make test` runs everything.
+check: install lint typecheck
+	$(BIN)/pytest -W error -q tests/unit tests/cli -m "not integration and not browser" \
+		-k "not postgresql" \
+		--deselect tests/unit/deploy/test_compose.py::test_docker_compose_validates_the_file_offline
 
 clean:
 	rm -rf public pressrun.db pressrun.db-wal pressrun.db-shm .pytest_cache .mypy_cache

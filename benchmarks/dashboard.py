@@ -32,8 +32,9 @@ from pipeline.api.models import Scope
 from pipeline.api.settings import ApiSettings
 from pipeline.api.tokens import create_token
 from pipeline.config import Settings
+from pipeline.content.models import Article, ArticleStatus, Section
 from pipeline.db import transaction
-from pipeline.models import Article, ArticleStatus, Event, EventKind, EventStatus, Section
+from pipeline.events.models import Event, EventKind, EventStatus
 from pipeline.services import Services, create_services
 
 SECTIONS = ("politics", "business", "culture", "sport", "science")

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pipeline.demo_content import generate_articles
+from pipeline.cli.demo_content import generate_articles
 
 HUGO_INSTALL_HINT = (
     "Hugo is not installed: apt-get update && apt-get install hugo (Debian's package)"

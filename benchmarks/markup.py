@@ -25,11 +25,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import InvalidInput, parse_article
 from pipeline.db import transaction
-from pipeline.events import dispatch_event
-from pipeline.inputs import InvalidInput, parse_article
+from pipeline.events.processing import dispatch_event
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 

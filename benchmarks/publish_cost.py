@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.demo_content import generate_articles
+from pipeline.cli.demo_content import generate_articles
 
 PRINTED = re.compile(r"objects: (\d+) written, (\d+) unchanged, (\d+) deleted")
 

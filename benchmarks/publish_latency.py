@@ -20,12 +20,12 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from benchmarks.realstack import real_stack
-from pipeline import articles
+from pipeline.cli.demo_content import generate_articles
+from pipeline.content import articles
+from pipeline.content.inputs import ArticleInput, parse_article
 from pipeline.db import transaction
-from pipeline.demo_content import generate_articles
-from pipeline.events import dispatch_event
-from pipeline.inputs import ArticleInput, parse_article
-from pipeline.models import Event, EventStatus
+from pipeline.events.models import Event, EventStatus
+from pipeline.events.processing import dispatch_event
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 

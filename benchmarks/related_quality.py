@@ -32,15 +32,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article
+from pipeline.content.text import tokens
 from pipeline.db import transaction
-from pipeline.events import process_event
-from pipeline.inputs import parse_article
-from pipeline.models import Article
-from pipeline.render import key_of
+from pipeline.events.processing import process_event
+from pipeline.render.renderer import key_of
 from pipeline.services import create_services
-from pipeline.text import tokens
 from workers.app import CeleryDispatcher, create_app
 
 K = 5
@@ -71,7 +71,7 @@ class SharedEncoder:
     def __call__(self, texts: list[str]) -> Any:
         import numpy as np
 
-        from pipeline.semantic import load_encoder
+        from pipeline.related.semantic import load_encoder
 
         model = load_encoder()  # loaded before the clock starts
         new = [text for text in dict.fromkeys(texts) if text not in self.cache]
@@ -100,7 +100,7 @@ def scorer_rails(
     )
     services = create_services(settings)
     if semantic_weight > 0:
-        from pipeline.semantic import SemanticScorer
+        from pipeline.related.semantic import SemanticScorer
 
         services.related.semantic = SemanticScorer(semantic_weight, encoder=encoder)
     dispatcher = CeleryDispatcher(create_app(settings, lambda: services))

@@ -32,14 +32,19 @@ from sqlalchemy.orm import Session
 from benchmarks import hugo_site
 from benchmarks.publish_latency import percentile, stage_times, wait_live
 from benchmarks.realstack import copy_database, database_exists, real_stack, s3_client
-from pipeline import articles, rebuild
+from pipeline.cli.demo_content import generate_articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import ArticleInput, parse_article
+from pipeline.content.models import Article
 from pipeline.db import transaction
-from pipeline.demo_content import generate_articles
-from pipeline.events import dispatch_event, event_outcome
-from pipeline.inputs import ArticleInput, parse_article
-from pipeline.models import Article, Event, EventStatus, Output, RelatedDocument, utcnow
-from pipeline.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics
+from pipeline.events.models import Event, EventStatus
+from pipeline.events.processing import dispatch_event, event_outcome
+from pipeline.publish import rebuild
+from pipeline.publish.models import Output
+from pipeline.publish.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics
+from pipeline.related.models import RelatedDocument
+from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
 from workers.app import CeleryDispatcher, create_app
 

@@ -2,14 +2,14 @@
 
 from alembic import context
 
-import pipeline.api.models  # noqa: F401  (the API's tables, for a complete metadata)
-from pipeline.models import Base
+import pipeline.api.models  # noqa: F401  (the API's own tables)
+from pipeline.tables import metadata
 
 config = context.config
 connection = config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

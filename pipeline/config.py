@@ -35,7 +35,7 @@ class Settings:
     # fast an older neighbour fades. Mild by default: at most 30% of a score is recency.
     related_recency_weight: float = 0.3
     related_recency_half_life_days: float = 90.0
-    # Share of a related score given to sentence embeddings (pipeline/semantic.py; needs the
+    # Share of a related score given to sentence embeddings (pipeline/related/semantic.py; needs the
     # `pressrun[semantic]` extra). 0 = off: TF-IDF alone, and torch is never imported.
     related_semantic_weight: float = 0.0
     # Article pages change rarely (and a CDN purge follows every change): cache them long.

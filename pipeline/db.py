@@ -14,7 +14,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline import content_version
+from pipeline.publish import content_version
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Installed wheels carry migrations inside the package; a checkout keeps them at the top level.

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from pipeline.build import Publisher
 from pipeline.config import Settings
 from pipeline.db import SessionFactory, make_engine, make_session_factory, upgrade
-from pipeline.related import RelatedIndex
-from pipeline.render import Renderer
+from pipeline.publish.build import Publisher
+from pipeline.related.index import RelatedIndex
+from pipeline.render.renderer import Renderer
 from pipeline.storage import Storage, open_purger, open_storage
 
 

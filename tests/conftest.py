@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article
 from pipeline.db import transaction
-from pipeline.events import Outcome, dispatch_event
-from pipeline.inputs import parse_article
-from pipeline.models import Article
-from pipeline.render import key_of
+from pipeline.events.processing import Outcome, dispatch_event
+from pipeline.render.renderer import key_of
 from pipeline.services import Services, create_services
 from pipeline.storage import TransientStorageError
 from workers.app import CeleryDispatcher, create_app

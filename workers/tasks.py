@@ -7,13 +7,15 @@ from collections.abc import Callable
 
 from celery import Celery, Task
 
-from pipeline.events import Dispatcher, process_event
-from pipeline.rebuild import run_chunk
-from pipeline.reconcile import reconcile, record_run
-from pipeline.refresh import refresh_lists
-from pipeline.relay import relay
-from pipeline.retention import prune_events
-from pipeline.schedule import run_due
+from pipeline.api.housekeeping import purge_expired
+from pipeline.content.schedule import run_due
+from pipeline.events.processing import Dispatcher, process_event
+from pipeline.events.relay import relay
+from pipeline.events.retention import prune_events
+from pipeline.publish.rebuild import run_chunk
+from pipeline.publish.reconcile import reconcile, record_run
+from pipeline.publish.refresh import refresh_lists
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.transient import is_transient
 
@@ -89,7 +91,9 @@ def register_tasks(
     @app.task(name="pressrun.run_due", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_due_task() -> int:
         """Carry out the schedules that are due (embargoes, expiries); delete what expired."""
-        return len(run_due(services(), dispatcher()).outcomes)
+        carried_out = len(run_due(services(), dispatcher()).outcomes)
+        purge_expired(services(), utcnow())
+        return carried_out
 
     @app.task(name="pressrun.relay", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def relay_task() -> int:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from pipeline.sanitize import teaser_text
+from pipeline.content.sanitize import teaser_text
 
 revision: str = "0019"
 down_revision: str | None = "0018"

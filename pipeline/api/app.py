@@ -17,14 +17,15 @@ from fastapi.responses import JSONResponse
 
 from pipeline.api import ops
 from pipeline.api.context import ApiContext
+from pipeline.api.housekeeping import purge_expired
 from pipeline.api.limits import BodyLimit, RateLimits, redis_url_of
 from pipeline.api.previews import open_preview_store
 from pipeline.api.problems import DESCRIPTIONS, KINDS, ApiProblem, Problem, install_problem_handlers
 from pipeline.api.routes import articles, events, health, tokens, webhook
 from pipeline.api.settings import ApiSettings
 from pipeline.config import Settings
-from pipeline.events import finish_unfinished
-from pipeline.schedule import run_due
+from pipeline.content.schedule import run_due
+from pipeline.events.processing import finish_unfinished
 from pipeline.services import Services, create_services
 
 log = logging.getLogger("pressrun.api")
@@ -129,6 +130,7 @@ async def _periodic_job(context: ApiContext) -> None:
         await asyncio.sleep(EMBEDDED_JOB_EVERY_SECONDS)
         try:
             await run_in_threadpool(run_due, context.services, context.dispatcher)
+            await run_in_threadpool(purge_expired, context.services, context.clock())
         except Exception:  # logged; the next round tries again
             log.exception("the periodic job failed")
 

@@ -11,7 +11,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from pipeline.api.problems import ApiProblem, FieldError
-from pipeline.inputs import ARTICLE_FIELDS, ArticleInput, InvalidInput, parse_article
+from pipeline.content.inputs import ARTICLE_FIELDS, ArticleInput, InvalidInput, parse_article
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -147,7 +147,8 @@ def _all_problems(data: dict[str, Any]) -> list[FieldError]:
 
 
 def field_errors(error: ValidationError) -> list[FieldError]:
-    """Pydantic's errors as field errors, worded like `pipeline.inputs` words its first one."""
+    """Pydantic's errors as field errors, worded as `pipeline.content.inputs` words its first
+    one."""
     found = []
     for problem in error.errors():
         field = ".".join(str(part) for part in problem["loc"]) or "body"

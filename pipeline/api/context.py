@@ -12,8 +12,8 @@ from fastapi import Depends, Request
 from pipeline.api.limits import RateLimits
 from pipeline.api.previews import PreviewStore
 from pipeline.api.settings import ApiSettings
-from pipeline.events import Dispatcher, Outcome, dispatch_event
-from pipeline.models import utcnow
+from pipeline.events.processing import Dispatcher, Outcome, dispatch_event
+from pipeline.schema import utcnow
 from pipeline.services import Services
 
 

@@ -1,5 +1,6 @@
 """Deleting what has expired: idempotency records, remembered webhook signatures, previews,
-dashboard sessions. Run by the periodic job (pipeline.schedule.run_due)."""
+dashboard sessions. Run beside the schedules' periodic job: by beat's `pressrun.run_due`
+task, or by `pressrun api` itself without a broker."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from datetime import datetime
 from sqlalchemy import CursorResult, Delete, delete, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.models import IdempotencyRecord, OpsSession, Preview, WebhookDelivery
+from pipeline.api.models import IdempotencyRecord, OpsSession, WebhookDelivery
 from pipeline.api.previews import open_preview_store
+from pipeline.content.models import Preview
 from pipeline.db import transaction
 from pipeline.services import Services
 

@@ -1,16 +1,21 @@
-"""Tables of the editorial API, on the domain's `Base` (migration 0002): tokens, idempotency
-records, schedules (their failed tries: 0020), drafts without a date, previews and seen
-webhook signatures; and the dashboard's sign-in sessions (0018)."""
+"""Tables of the editorial API: tokens, idempotency records, seen
+webhook signatures and the dashboard's sign-in sessions."""
 
 from __future__ import annotations
 
 import enum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipeline.models import Base, intpk, maybe_when, utcnow, when
+from pipeline.schema import Base, intpk, maybe_when, utcnow, when
 
 
 class Scope(enum.StrEnum):
@@ -62,60 +67,6 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[when] = mapped_column(index=True)
 
     __table_args__ = (UniqueConstraint("token_id", "key"),)
-
-
-def _due_at(context: Any) -> Any:
-    return context.get_current_parameters()["due_at"]
-
-
-class ScheduleAction(enum.StrEnum):
-    PUBLISH = "publish"
-    UNPUBLISH = "unpublish"
-
-
-class Schedule(Base):
-    """A publish (embargo) or unpublish (expiry) waiting for its time. The beat job carries
-    it out when due; nothing waits in the broker."""
-
-    __tablename__ = "schedules"
-    id: Mapped[intpk]
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
-    action: Mapped[ScheduleAction] = mapped_column(String(20))
-    due_at: Mapped[when] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[when] = mapped_column(default=utcnow)
-    # A pending publish shows the article as "scheduled"; cancelling it restores this status.
-    restore_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    # Failed tries (migration 0020): the job tries again at `next_attempt_at` (the due time
-    # at first, later and later after each failure) and gives up at `failed_at`.
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[when] = mapped_column(index=True, default=_due_at)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    failed_at: Mapped[maybe_when]
-
-    __table_args__ = (UniqueConstraint("article_id", "action"),)
-
-
-class UndatedDraft(Base):
-    """A draft saved without `published_at`: it takes the moment it first goes live, not the
-    moment it was first saved."""
-
-    __tablename__ = "undated_drafts"
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
-class Preview(Base):
-    """A rendered draft in storage outside the site (never in the manifest, so no list, feed
-    or sitemap can show it); deleted once it expires."""
-
-    __tablename__ = "previews"
-    id: Mapped[intpk]
-    storage_key: Mapped[str] = mapped_column(String(400), unique=True)
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
-    created_at: Mapped[when] = mapped_column(default=utcnow)
-    expires_at: Mapped[when] = mapped_column(index=True)
 
 
 class WebhookDelivery(Base):

@@ -17,9 +17,9 @@ from pipeline.api.bodies import raw_body
 from pipeline.api.idempotency import HEADER, RequestFacts
 from pipeline.api.problems import ApiProblem
 from pipeline.api.schemas import SLUG_SCHEMA
-from pipeline.inputs import Slug, in_supported_range
-from pipeline.models import MAX_ID
-from pipeline.sanitize import MAX_SLUG_LENGTH
+from pipeline.content.inputs import Slug, in_supported_range
+from pipeline.content.sanitize import MAX_SLUG_LENGTH
+from pipeline.schema import MAX_ID
 
 _SLUG = TypeAdapter(Slug)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pipeline.config import Settings
-from pipeline.outputs import url_path
+from pipeline.site.outputs import url_path
 from pipeline.storage import Storage, StoredObject
 
 PREVIEW_PREFIX = "_previews"

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from pipeline.articles import ArticleNotFound
-from pipeline.inputs import InvalidInput
-from pipeline.schedule import ScheduleConflict
+from pipeline.content.articles import ArticleNotFound
+from pipeline.content.inputs import InvalidInput
+from pipeline.content.schedule import ScheduleConflict
 
 log = logging.getLogger("pressrun.api")
 MEDIA_TYPE = "application/problem+json"

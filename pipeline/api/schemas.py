@@ -1,6 +1,6 @@
 """What the API takes and returns, as Pydantic models (and so the OpenAPI document).
 
-Article bodies are validated by `pipeline.inputs.parse_article`, the one set of rules every
+Article bodies are validated by `pipeline.content.inputs.parse_article`, the one set of rules every
 door shares; `ARTICLE_CONTENT_SCHEMA` only describes them for the documentation.
 """
 
@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.api.models import ScheduleAction, Scope
-from pipeline.inputs import LATEST, RESERVED_NAMES, SUPPORTED_RANGE, IsoDateTime
-from pipeline.models import ArticleStatus, EventKind, EventStatus
-from pipeline.sanitize import MAX_SLUG_LENGTH
+from pipeline.api.models import Scope
+from pipeline.content.inputs import LATEST, RESERVED_NAMES, SUPPORTED_RANGE, IsoDateTime
+from pipeline.content.models import ArticleStatus, ScheduleAction
+from pipeline.content.sanitize import MAX_SLUG_LENGTH
+from pipeline.events.models import EventKind, EventStatus
 
 # -- requests ---------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pipeline.api.models import ApiToken, OpsSession, Scope
-from pipeline.inputs import InvalidInput, Slug
-from pipeline.models import utcnow
+from pipeline.content.inputs import InvalidInput, Slug
+from pipeline.schema import utcnow
 
 PREFIX = "prt_"
 HINT_LENGTH = len(PREFIX) + 6

@@ -10,7 +10,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.models import Schedule, UndatedDraft
 from pipeline.api.schemas import (
     ArticleView,
     EventLink,
@@ -21,9 +20,10 @@ from pipeline.api.schemas import (
     Stages,
     Timings,
 )
-from pipeline.models import Article, Event, EventStatus
-from pipeline.outputs import url_path
-from pipeline.render import key_of
+from pipeline.content.models import Article, Schedule, UndatedDraft
+from pipeline.events.models import Event, EventStatus
+from pipeline.render.renderer import key_of
+from pipeline.site.outputs import url_path
 
 STAGES = ("dispatched", "started", "page_live", "rendered", "live")
 

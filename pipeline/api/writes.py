@@ -25,8 +25,9 @@ from pipeline.api.idempotency import RequestFacts, StoredAnswer
 from pipeline.api.problems import ApiProblem
 from pipeline.api.schemas import ScheduleView, WriteResult
 from pipeline.api.views import article_view, event_link
+from pipeline.content.models import Article
 from pipeline.db import transaction
-from pipeline.models import Article, Event
+from pipeline.events.models import Event
 from pipeline.transient import is_unique_violation
 
 

@@ -18,20 +18,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from pipeline.api.app import create_app
-from pipeline.api.models import (
-    ApiToken,
-    IdempotencyRecord,
-    Preview,
-    Schedule,
-    Scope,
-    UndatedDraft,
-    WebhookDelivery,
-)
+from pipeline.api.models import ApiToken, IdempotencyRecord, Scope, WebhookDelivery
 from pipeline.api.settings import ApiSettings
 from pipeline.api.tokens import create_token
 from pipeline.config import Settings
+from pipeline.content.models import Article, Preview, Redirect, Schedule, Section, Tag, UndatedDraft
 from pipeline.db import transaction
-from pipeline.models import Article, Event, Output, Redirect, Section, Tag
+from pipeline.events.models import Event
+from pipeline.publish.models import Output
 from pipeline.services import Services, create_services
 from tests.conftest import SITE_URL
 from tests.integration.conftest import free_port, wait_for_port

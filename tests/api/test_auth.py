@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from pipeline.api.app import create_app
 from pipeline.api.models import Scope
 from pipeline.api.settings import ApiSettings
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.services import Services
 from tests.api.conftest import Headers, Token, assert_problem, content, fingerprint, mint
 

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.api.models import Scope
-from pipeline.models import utcnow
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.api.conftest import (
     Headers,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline import cli_api
-from pipeline.cli import main
+from pipeline.cli import remote as cli_api
+from pipeline.cli.main import main
 from pipeline.services import Services
 from tests.api.conftest import Headers, ServerThread, content, fingerprint
 

@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from pipeline import schedule
-from pipeline.api.models import Schedule, ScheduleAction
 from pipeline.config import Settings
-from pipeline.models import Base, Event, Section, utcnow
+from pipeline.content import schedule
+from pipeline.content.models import Schedule, ScheduleAction, Section
+from pipeline.events.models import Event
+from pipeline.schema import Base, utcnow
 from pipeline.services import Services
 from tests.api.conftest import Headers, assert_problem, content, fingerprint
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)

@@ -7,10 +7,10 @@ import time
 
 from fastapi.testclient import TestClient
 
-from pipeline import articles
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
-from pipeline.events import dispatch_event
-from pipeline.inputs import parse_article
+from pipeline.events.processing import dispatch_event
 from pipeline.services import Services
 from tests.api.conftest import Headers, assert_problem, content
 from workers.app import CeleryDispatcher, create_app

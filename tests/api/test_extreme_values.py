@@ -31,7 +31,7 @@ from pipeline.api.models import Scope
 from pipeline.api.settings import ApiSettings
 from pipeline.api.signatures import sign
 from pipeline.config import Settings
-from pipeline.models import utcnow
+from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
 from tests.api.conftest import WEBHOOK_SECRET, content, mint
 from tests.conftest import SITE_URL

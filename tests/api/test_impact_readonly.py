@@ -14,19 +14,20 @@ import psycopg
 import pytest
 from sqlalchemy import Connection, event, select
 
-from pipeline import articles, schedule
-from pipeline.api import whatif
 from pipeline.api.app import create_app
 from pipeline.api.settings import ApiSettings
 from pipeline.config import Settings
+from pipeline.content import articles, schedule
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article
 from pipeline.db import transaction
-from pipeline.events import process_event
-from pipeline.inputs import parse_article
-from pipeline.models import Article, Event
-from pipeline.outputs import OutputSpec
-from pipeline.planner import FURNITURE, plan_change
-from pipeline.render import key_of
+from pipeline.events.models import Event
+from pipeline.events.processing import process_event
+from pipeline.render.renderer import key_of
 from pipeline.services import Services, create_services
+from pipeline.site import impact
+from pipeline.site.outputs import OutputSpec
+from pipeline.site.planner import FURNITURE, plan_change
 from tests.api.conftest import Headers, ServerThread, content, fingerprint
 from tests.conftest import Newsroom, article_data
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
@@ -83,10 +84,10 @@ def newsroom(services: Services) -> Newsroom:
     return room
 
 
-def impact_by_writing(services: Services, slug: str, action: whatif.Action) -> list[OutputSpec]:
+def impact_by_writing(services: Services, slug: str, action: impact.Action) -> list[OutputSpec]:
     """The answer impact gave by making the change for real in a transaction rolled back
     (the path a publish takes: schedule, the related index, the planner)."""
-    with whatif.rolled_back(services.sessions) as session:
+    with impact.rolled_back(services.sessions) as session:
         if action == "publish":
             change = schedule.publish_now(session, slug, actor="oracle", now=NOW)
         else:
@@ -112,11 +113,11 @@ CHANGES = [
 
 @pytest.mark.parametrize(("slug", "action"), CHANGES)
 def test_impact_answers_as_making_the_change_would(
-    services: Services, newsroom: Newsroom, slug: str, action: whatif.Action
+    services: Services, newsroom: Newsroom, slug: str, action: impact.Action
 ) -> None:
     expected = impact_by_writing(services, slug, action)
     before = fingerprint(services)
-    assert whatif.impact(services, slug, action, NOW) == expected
+    assert impact.impact(services, slug, action, NOW) == expected
     assert fingerprint(services) == before
 
 
@@ -145,7 +146,7 @@ def test_rails_showing_a_reindexed_article_are_counted_as_changed(
         }
     assert holders
     expected = {spec.key for spec in impact_by_writing(services, "harbour-3", "publish")}
-    found = {spec.key for spec in whatif.impact(services, "harbour-3", "publish", NOW)}
+    found = {spec.key for spec in impact.impact(services, "harbour-3", "publish", NOW)}
     assert expected <= found
     assert found - expected <= holders
 
@@ -217,7 +218,7 @@ def test_impact_takes_no_write_lock_and_a_publish_commits_meanwhile(
             found["publish"] = repr(error)
 
     seen = as_it_ends(services, probe)
-    specs = whatif.impact(services, "dated-draft", "publish", NOW)
+    specs = impact.impact(services, "dated-draft", "publish", NOW)
     assert seen, "impact ran no transaction"
     assert found["locks"] == []
     assert found["publish"] == "live"
@@ -237,7 +238,7 @@ def test_impact_runs_in_a_read_only_transaction(services: Services, newsroom: Ne
         modes.append(str(row[0]) if row else "")
 
     as_it_ends(services, probe)
-    whatif.impact(services, "harbour-3", "unpublish", NOW)
+    impact.impact(services, "harbour-3", "unpublish", NOW)
     assert modes == ["on"]
 
 

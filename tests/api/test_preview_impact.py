@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from pipeline.api.housekeeping import purge_expired
-from pipeline.models import utcnow
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.api.conftest import Headers, content, fingerprint
 

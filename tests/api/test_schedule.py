@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from pipeline.api import app as api_app
 from pipeline.api.app import create_app
 from pipeline.api.settings import ApiSettings
-from pipeline.cli import main
-from pipeline.models import utcnow
-from pipeline.schedule import run_due
+from pipeline.cli.main import main
+from pipeline.content.schedule import run_due
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.api.conftest import Headers, assert_problem, content, fingerprint
 from workers.app import DUE_EVERY_SECONDS, CeleryDispatcher

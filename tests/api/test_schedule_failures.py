@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import schedule
-from pipeline.api.models import Schedule
 from pipeline.config import Settings
+from pipeline.content import schedule
+from pipeline.content.models import Schedule
+from pipeline.content.schedule import run_due
 from pipeline.db import transaction
-from pipeline.models import utcnow
-from pipeline.schedule import run_due
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.api.conftest import Headers, content
 from tests.api.test_schedule import dispatcher, iso

@@ -29,7 +29,7 @@ import pytest
 from bs4 import BeautifulSoup
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from pipeline.demo import SiteHandler
+from pipeline.cli.demo import SiteHandler
 from tests.browser.chromium import ARTIFACTS, CHROMIUM, MISSING, launch, local_context
 
 pytestmark = pytest.mark.browser

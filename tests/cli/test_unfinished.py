@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
-from pipeline.inputs import parse_article
-from pipeline.models import Event, EventStatus
+from pipeline.events.models import Event, EventStatus
 from pipeline.services import create_services
 from tests.cli.test_bad_input import WORLD_ARTICLE, article, fingerprint, run_pressrun
 from tests.conftest import article_data

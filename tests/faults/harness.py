@@ -46,24 +46,16 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article, ArticleStatus
 from pipeline.db import make_engine, transaction, upgrade
-from pipeline.events import dispatch_event
-from pipeline.inputs import parse_article
-from pipeline.models import (
-    UNFINISHED,
-    Article,
-    ArticleStatus,
-    Event,
-    EventKind,
-    EventStatus,
-    ListRefresh,
-    RebuildChunk,
-    RefreshState,
-)
-from pipeline.planner import plan_everything
+from pipeline.events.models import UNFINISHED, Event, EventKind, EventStatus
+from pipeline.events.processing import dispatch_event
+from pipeline.publish.models import ListRefresh, RebuildChunk, RefreshState
 from pipeline.services import Services, create_services
+from pipeline.site.planner import plan_everything
 from pipeline.transient import is_transient
 from tests.faults.proxy import FaultPlan, FaultProxy
 from tests.ports import free_port, wait_for_port
@@ -540,7 +532,7 @@ class Expected:
 
 
 class Workload:
-    """Publishes, updates, moves and unpublishes through `pipeline.articles` in committed
+    """Publishes, updates, moves and unpublishes through `pipeline.content.articles` in committed
     transactions, then dispatches each event as the CLI does (a broker that is down leaves
     the event to the relay). Some changes are rolled back on purpose, one in three of them
     after their event id was (wrongly) dispatched before the rollback."""

@@ -10,7 +10,7 @@ hook for any of this; the plugin wraps two functions from the outside.
   relayed events) is sent twice.
 
 No input to the real renderer is known to crash it (the one that did, an article dated
-December 9999, is fixed in `pipeline.lists`), hence the hook: the test is about what the
+December 9999, is fixed in `pipeline.site.lists`), hence the hook: the test is about what the
 fleet does with such an article, not about how it arises.
 """
 
@@ -28,7 +28,7 @@ def install() -> None:
     raising = os.environ.get("PRESSRUN_FAULTS_POISON_RAISE")
     crashing = os.environ.get("PRESSRUN_FAULTS_POISON_CRASH")
     if raising or crashing:
-        from pipeline.render import Renderer
+        from pipeline.render.renderer import Renderer
 
         original = Renderer.article_page
 
@@ -55,6 +55,6 @@ def install() -> None:
 
 if __name__ == "__main__":
     install()
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     main(prog_name="pressrun")

@@ -16,10 +16,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipeline import articles
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article
 from pipeline.db import transaction
-from pipeline.inputs import parse_article
-from pipeline.models import Article, Event, EventStatus, RebuildChunk
+from pipeline.events.models import Event, EventStatus
+from pipeline.publish.models import RebuildChunk
 from tests.faults.harness import (
     BASE_TIME,
     FaultPlan,

@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from sqlalchemy import select
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article, ArticleStatus
 from pipeline.db import make_engine, transaction, upgrade
-from pipeline.events import dispatch_event, process_event
-from pipeline.inputs import parse_article
-from pipeline.models import Article, ArticleStatus
-from pipeline.refresh import refresh_lists
+from pipeline.events.processing import dispatch_event, process_event
+from pipeline.publish.refresh import refresh_lists
 from pipeline.services import create_services
 from tests.faults.harness import compare, expected_site
 

@@ -10,16 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import InvalidInput, parse_article
 from pipeline.db import transaction
-from pipeline.events import process_event
-from pipeline.inputs import InvalidInput, parse_article
-from pipeline.models import Event, EventStatus, ListRefresh, RefreshState, utcnow
-from pipeline.outputs import Kind, OutputSpec
-from pipeline.refresh import mark_dirty_lists, refresh_lists
-from pipeline.relay import relay
+from pipeline.events.models import Event, EventStatus
+from pipeline.events.processing import process_event
+from pipeline.events.relay import relay
+from pipeline.publish.models import ListRefresh, RefreshState
+from pipeline.publish.refresh import mark_dirty_lists, refresh_lists
+from pipeline.schema import utcnow
 from pipeline.services import Services
+from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.storage import TransientStorageError
 from tests.conftest import Newsroom, article_data
 from tests.faults.harness import RedisServer

@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import update
 
 from pipeline.db import transaction
-from pipeline.models import EventStatus, RebuildChunk, utcnow
-from pipeline.relay import relay
+from pipeline.events.models import EventStatus
+from pipeline.events.relay import relay
+from pipeline.publish.models import RebuildChunk
+from pipeline.schema import utcnow
 from tests.faults import scenarios
 from tests.faults.harness import PHANTOM_TAG, Stack, check_site, read_bucket
 from tests.faults.scenarios import POISON_CRASHES, POISON_RAISES, Result

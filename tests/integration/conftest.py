@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 
 from pipeline.config import Settings
 from pipeline.db import make_engine, make_session_factory, transaction
-from pipeline.models import UNFINISHED, Event, ListRefresh, RefreshState
+from pipeline.events.models import UNFINISHED, Event
+from pipeline.publish.models import ListRefresh, RefreshState
 from tests.ports import free_port, wait_for_port
 
 PG_HOST = os.environ.get("PRESSRUN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

@@ -14,12 +14,16 @@ import boto3
 import pytest
 from sqlalchemy import select, update
 
-from pipeline import articles, purges
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.content.models import Article
 from pipeline.db import make_engine, make_session_factory, transaction
-from pipeline.inputs import parse_article
-from pipeline.models import Article, Event, EventStatus, ListRefresh, PendingPurge, utcnow
-from pipeline.outputs import Kind, OutputSpec
+from pipeline.events.models import Event, EventStatus
+from pipeline.publish import purges
+from pipeline.publish.models import ListRefresh, PendingPurge
+from pipeline.schema import utcnow
 from pipeline.services import create_services
+from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.storage.s3 import CloudFrontPurger
 from tests.integration.conftest import Stack, make_stack
 from workers.app import CeleryDispatcher, create_app

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from pipeline import articles
 from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
-from pipeline.events import dispatch_event
-from pipeline.inputs import parse_article
-from pipeline.models import EventStatus
-from pipeline.outputs import Kind, OutputSpec
-from pipeline.planner import plan_everything
-from pipeline.rebuild import STATISTICS
-from pipeline.render import LATEST_BEFORE, Rendered
+from pipeline.events.models import EventStatus
+from pipeline.events.processing import dispatch_event
+from pipeline.publish.rebuild import STATISTICS
+from pipeline.render.renderer import LATEST_BEFORE, Rendered
 from pipeline.services import Services, create_services
+from pipeline.site.outputs import Kind, OutputSpec
+from pipeline.site.planner import plan_everything
 from tests.conftest import SITE_URL, article_data
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
 from workers.app import CeleryDispatcher, create_app

@@ -23,7 +23,8 @@ from pipeline.api.settings import ApiSettings
 from pipeline.api.tokens import create_token
 from pipeline.config import Settings
 from pipeline.db import transaction
-from pipeline.models import Event, EventKind, EventStatus, utcnow
+from pipeline.events.models import Event, EventKind, EventStatus
+from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')

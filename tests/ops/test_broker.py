@@ -71,7 +71,7 @@ def test_an_error_is_an_answer() -> None:
 def test_status_prints_a_queue_the_broker_could_not_count_as_unknown() -> None:
     from rich.console import Console
 
-    from pipeline.status import _print_broker
+    from pipeline.cli.status import _print_broker
 
     console = Console(record=True, width=200)
     answer = {"queues": {"events": 2, "lists": None}, "workers": {}, "error": "queue lists: boom"}

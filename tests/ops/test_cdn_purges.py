@@ -12,14 +12,15 @@ from sqlalchemy import update
 
 from pipeline.config import Settings
 from pipeline.db import transaction
-from pipeline.models import PendingPurge, utcnow
-from pipeline.relay import relay
+from pipeline.events.relay import relay
+from pipeline.publish.models import PendingPurge
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.conftest import FlakyCdn, Newsroom
 from tests.ops.conftest import Login
 from tests.ops.test_metrics_endpoint import scrape
 from tests.ops.test_pages import panel
-from tests.unit.test_rebuild import Held
+from tests.unit.publish.test_rebuild import Held
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from pipeline.api.models import Scope
-from pipeline.build import SyncReport
 from pipeline.config import Settings
 from pipeline.db import transaction
-from pipeline.models import Event, EventKind, EventStatus
+from pipeline.events.models import Event, EventKind, EventStatus
+from pipeline.publish.build import SyncReport
 from pipeline.services import Services
 from tests.conftest import Newsroom
 from tests.integration.conftest import redis_url  # noqa: F401 (a fixture)

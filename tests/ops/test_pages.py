@@ -18,13 +18,15 @@ from sqlalchemy import func, select, update
 
 from pipeline.api.app import create_app
 from pipeline.api.housekeeping import purge_expired
-from pipeline.api.models import ApiToken, OpsSession, Schedule, ScheduleAction, Scope
+from pipeline.api.models import ApiToken, OpsSession, Scope
 from pipeline.api.ops import session as ops_session
 from pipeline.api.ops.session import COOKIE
 from pipeline.api.settings import ApiSettings
+from pipeline.content.models import Article, Schedule, ScheduleAction
 from pipeline.db import transaction
-from pipeline.models import Article, Event, EventKind, EventStatus, utcnow
-from pipeline.reconcile import reconcile, record_run
+from pipeline.events.models import Event, EventKind, EventStatus
+from pipeline.publish.reconcile import reconcile, record_run
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.storage import StorageError, StoredObject
 from tests.conftest import Newsroom

@@ -14,7 +14,8 @@ from pipeline.api.ops import queries
 from pipeline.api.ops.views import Percentiles, by_kind
 from pipeline.config import Settings
 from pipeline.db import transaction
-from pipeline.models import EventKind, EventStatus, utcnow
+from pipeline.events.models import EventKind, EventStatus
+from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
 from tests.ops.conftest import add_event, live_event

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipeline import purges
 from pipeline.api.ops import queries
 from pipeline.api.ops.broker import BrokerSnapshot, BrokerWatch
 from pipeline.api.ops.charts import Chart, latency_chart, throughput_chart
@@ -24,11 +23,13 @@ from pipeline.api.ops.views import (
     by_kind,
     summarize,
 )
-from pipeline.articles import snapshot
 from pipeline.config import Settings
+from pipeline.content.articles import snapshot
+from pipeline.content.models import Article
 from pipeline.db import SessionFactory, transaction
-from pipeline.models import Article, Event
-from pipeline.outputs import url_path
+from pipeline.events.models import Event
+from pipeline.publish import purges
+from pipeline.site.outputs import url_path
 
 RECENT, FAILED, STUCK, HISTORY = 20, 10, 10, 100
 # What an article's history compares between one change and the next.

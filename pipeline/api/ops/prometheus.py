@@ -1,4 +1,4 @@
-"""/metrics in Prometheus's text format: pipeline.metrics reads the database at scrape time
+"""/metrics in Prometheus's text format: pipeline.observe.metrics reads the database at scrape time
 (right with any number of processes); queue depths and the workers online come from the
 broker watch when a broker is configured. Open by default, as scrape endpoints usually are;
 PRESSRUN_METRICS_AUTH=token asks for an API token of scope read or wider."""
@@ -20,7 +20,7 @@ from pipeline.api.ops.broker import BrokerSnapshot, BrokerWatch
 from pipeline.api.ops.routes import ops_state
 from pipeline.api.ops.session import LoginNeeded, OpsError, authenticate
 from pipeline.api.ops.settings import MetricsAuth
-from pipeline.metrics import registry_for
+from pipeline.observe.metrics import registry_for
 
 router = APIRouter(include_in_schema=False)
 # The first scrape after a start waits this long at most for the broker's first answer.

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.models import Schedule
 from pipeline.api.ops.views import EventSummary, FailedSchedule, Flow, Percentiles, summarize
-from pipeline.metrics import seconds_between
-from pipeline.models import UNFINISHED, Article, Event, EventKind, EventStatus, UTCDateTime
+from pipeline.content.models import Article, Schedule
+from pipeline.events.models import UNFINISHED, Event, EventKind, EventStatus
+from pipeline.observe.metrics import seconds_between
+from pipeline.schema import UTCDateTime
 
 # The changes a reader waits for, as in the pressrun_publish_to_live_seconds histogram.
 CHANGES = (EventKind.PUBLISH, EventKind.UPDATE, EventKind.UNPUBLISH)

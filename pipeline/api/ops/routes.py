@@ -44,9 +44,10 @@ from pipeline.api.ops.session import (
 )
 from pipeline.api.ops.settings import OpsSettings
 from pipeline.api.ops.templates import STATIC_TYPES, environment, static_file
+from pipeline.content.sanitize import SLUG_PATTERN
 from pipeline.db import transaction
-from pipeline.models import MAX_ID, Event, EventStatus, utcnow
-from pipeline.sanitize import SLUG_PATTERN
+from pipeline.events.models import Event, EventStatus
+from pipeline.schema import MAX_ID, utcnow
 
 log = logging.getLogger("pressrun.ops")
 # ASCII digits only: "²" is a digit to str.isdigit() but not to int().

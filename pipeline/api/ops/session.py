@@ -34,7 +34,7 @@ from pipeline.api.context import ApiContext
 from pipeline.api.models import ApiToken, OpsSession, Scope
 from pipeline.api.tokens import find_active, hash_secret
 from pipeline.db import transaction
-from pipeline.models import utcnow
+from pipeline.schema import utcnow
 
 COOKIE = "pressrun_ops"
 COOKIE_PATH = "/ops"

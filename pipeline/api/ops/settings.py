@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipeline.config import ConfigError, positive_int
-from pipeline.metrics import STUCK_AFTER
+from pipeline.observe.metrics import STUCK_AFTER
 
 
 class MetricsAuth(enum.StrEnum):

@@ -10,8 +10,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from pipeline.api.ops import formatting
 from pipeline.api.ops.session import CSRF_FIELD
-from pipeline.outputs import url_path
-from pipeline.render import TEMPLATES_DIR
+from pipeline.render.renderer import TEMPLATES_DIR
+from pipeline.site.outputs import url_path
 
 OPS_TEMPLATES = TEMPLATES_DIR / "ops"
 STATIC_DIR = OPS_TEMPLATES / "static"

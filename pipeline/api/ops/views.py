@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.build import SyncReport
-from pipeline.models import UNFINISHED, Event, EventStatus
+from pipeline.events.models import UNFINISHED, Event, EventStatus
+from pipeline.publish.build import SyncReport
 
 STAGES = ("accepted", "dispatched", "started", "rendered", "live")
 # Keys listed per event in tables; the event page lists them all.

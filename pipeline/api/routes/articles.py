@@ -13,12 +13,9 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from pipeline import articles, schedule
-from pipeline.api import whatif
 from pipeline.api.auth import Caller, Publisher, Reader
 from pipeline.api.bodies import article_from_body, json_object, model_from_body
 from pipeline.api.context import ApiContext, Context
-from pipeline.api.models import Preview, ScheduleAction
 from pipeline.api.params import (
     ArticleSlug,
     Cursor,
@@ -43,9 +40,11 @@ from pipeline.api.schemas import (
 )
 from pipeline.api.views import article_view, article_views
 from pipeline.api.writes import Answer, Keyed, article_answer, perform
+from pipeline.content import articles, schedule
+from pipeline.content.models import Article, ArticleStatus, Preview, ScheduleAction, Section
 from pipeline.db import transaction
-from pipeline.models import Article, ArticleStatus, Section
-from pipeline.outputs import list_group, url_path
+from pipeline.site import impact
+from pipeline.site.outputs import list_group, url_path
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -100,7 +99,7 @@ def get_impact(
     is planned from reads, in a read-only transaction."""
     with transaction(context.services.sessions) as session:
         _visible(session, caller, slug)
-    specs = whatif.impact(context.services, slug, action, context.clock())
+    specs = impact.impact(context.services, slug, action, context.clock())
     site = context.services.settings.site_url.rstrip("/")
     outputs = [
         ImpactOutput(
@@ -126,7 +125,7 @@ def create_preview(
     with transaction(context.services.sessions) as session:
         _visible(session, caller, slug)
     page = as_preview(
-        whatif.render_as_live(context.services, slug, context.clock()),
+        impact.render_as_live(context.services, slug, context.clock()),
         context.services.settings.site_url,
     )
     store, seconds = context.previews, context.api_settings.preview_seconds

@@ -17,8 +17,10 @@ from pipeline.api.context import ApiContext, Context
 from pipeline.api.problems import ApiProblem, problem_responses
 from pipeline.api.schemas import EventPage, EventView
 from pipeline.api.views import event_views
+from pipeline.content.models import Article, Section
 from pipeline.db import transaction
-from pipeline.models import MAX_ID, Article, Event, EventStatus, Section
+from pipeline.events.models import Event, EventStatus
+from pipeline.schema import MAX_ID
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 MAX_WAIT_SECONDS = 30

@@ -17,7 +17,7 @@ from pipeline.api.params import ContentType, RawBody, json_body_doc
 from pipeline.api.problems import ApiProblem, FieldError, problem_responses
 from pipeline.api.schemas import NewToken, NewTokenRequest, TokenView
 from pipeline.db import transaction
-from pipeline.models import MAX_ID
+from pipeline.schema import MAX_ID
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import schedule
 from pipeline.api.bodies import json_object, model_from_body, parse_article_reporting_all
 from pipeline.api.context import ApiContext, Context
 from pipeline.api.models import WebhookDelivery
@@ -20,9 +19,10 @@ from pipeline.api.problems import ApiProblem, FieldError, problem_responses
 from pipeline.api.schemas import WEBHOOK_SCHEMA, WebhookPayload, WriteResult
 from pipeline.api.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignature, verify
 from pipeline.api.writes import Answer, article_answer, perform
-from pipeline.articles import ArticleNotFound
-from pipeline.inputs import ArticleInput, InvalidInput
-from pipeline.models import Article
+from pipeline.content import schedule
+from pipeline.content.articles import ArticleNotFound
+from pipeline.content.inputs import ArticleInput, InvalidInput
+from pipeline.content.models import Article
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 ACTOR = "webhook:cms"

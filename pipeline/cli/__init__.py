@@ -1,0 +1,1 @@
+"""The `pressrun` command line: an entry point, never imported by the domain."""

@@ -1,0 +1,365 @@
+"""Render a set of outputs and sync them to storage through the manifest.
+
+Unchanged bytes are never written (the manifest knows each key's hash, so no listing and no
+HEAD per object). Pages are written before the lists that link to them, and deleted after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from pipeline.db import SessionFactory, transaction
+from pipeline.observe import counters
+from pipeline.publish import content_version, purges
+from pipeline.publish.models import Output, OutputDependency
+from pipeline.render.renderer import Rendered, Renderer
+from pipeline.schema import utcnow
+from pipeline.site.outputs import LEAF_KINDS, LONG_CACHE_KINDS, OutputSpec, content_type, url_path
+from pipeline.storage import CdnPurger, Storage, StoredObject
+
+# SQLite caps bound parameters; chunk IN lists well under it.
+CHUNK = 500
+# Each round re-renders what the previous one wrote; more than a couple means a storm of
+# changes to the same outputs, which their own events will settle.
+MAX_RECHECKS = 3
+log = logging.getLogger("pressrun.build")
+
+
+@dataclass
+class SyncReport:
+    written: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    # A full rebuild counts its keys rather than listing a whole site on one event row.
+    written_count: int | None = None
+    deleted_count: int | None = None
+
+    @property
+    def written_total(self) -> int:
+        return len(self.written) if self.written_count is None else self.written_count
+
+    @property
+    def deleted_total(self) -> int:
+        return len(self.deleted) if self.deleted_count is None else self.deleted_count
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> SyncReport:
+        # Copies: the lists must not alias a JSON column's committed value, or SQLAlchemy
+        # would see no change when they grow.
+        data = data or {}
+        return cls(
+            list(data.get("written", [])),
+            list(data.get("deleted", [])),
+            int(data.get("unchanged", 0)),
+            data.get("written_count"),
+            data.get("deleted_count"),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "written": self.written,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+        }
+        if self.written_count is not None or self.deleted_count is not None:
+            data |= {"written_count": self.written_total, "deleted_count": self.deleted_total}
+        return data
+
+    def add(self, other: SyncReport) -> None:
+        self.written += other.written
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+
+
+@dataclass
+class BuildStep:
+    """What one render decided: bytes to put, or a key to delete."""
+
+    spec: OutputSpec
+    rendered: Rendered | None
+    digest: str | None
+    # The content version read before rendering (pipeline/publish/content_version.py).
+    seen: int | None = None
+    # The event's own article: written before every other page, which may link to it.
+    first: bool = False
+
+    @property
+    def wave(self) -> int:
+        """Writes go out in waves, each wave's puts at once (see `Storage.put_many`): the
+        event's article, then the other pages, then the lists that link to them."""
+        if self.first:
+            return 0
+        return 1 if self.spec.kind in LEAF_KINDS else 2
+
+
+def digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Publisher:
+    def __init__(
+        self, renderer: Renderer, storage: Storage, purger: CdnPurger | None = None
+    ) -> None:
+        self.renderer = renderer
+        self.storage = storage
+        self.purger = purger
+        settings = renderer.settings
+        self.cache_control = {
+            True: settings.cache_control_long,
+            False: settings.cache_control_short,
+        }
+
+    def build(
+        self,
+        factory: SessionFactory,
+        specs: Iterable[OutputSpec],
+        *,
+        event_id: int | None = None,
+        first_key: str | None = None,
+        force: bool = False,
+    ) -> SyncReport:
+        """Render `specs` and sync what changed; `first_key` (the event's own article) is
+        written before any other page, which may link to it."""
+        with transaction(factory) as session:
+            steps, unchanged = self.render_all(session, sorted(set(specs)), first_key, force)
+        counts = {
+            "outputs_rendered": len(steps) + unchanged,
+            "outputs_unchanged": unchanged,
+            "bytes_uploaded": sum(
+                len(step.rendered.body) for step in steps if step.rendered is not None
+            ),
+        }
+        report, version = self._sync(factory, steps, event_id, counts)
+        if version is None or any(step.seen != version for step in steps):
+            self._settle(factory, steps, event_id, report)
+        report.unchanged = unchanged
+        return report
+
+    def _settle(
+        self,
+        factory: SessionFactory,
+        done: list[BuildStep],
+        event_id: int | None,
+        report: SyncReport,
+    ) -> None:
+        """Versioned writes by re-checking after upload: when any render input changed since
+        the render (the content version moved), render what was just written or deleted
+        again, from a snapshot taken after the upload, and redo any output whose content moved
+        on meanwhile. Whoever writes a key last re-checks it last, so a render from older data
+        (a slow worker, a reordered delivery) never stays in storage; every later change
+        brings its own render. Works on any store, no locks held."""
+        for _ in range(MAX_RECHECKS):
+            if not done:
+                return
+            with transaction(factory) as session:
+                seen = content_version.current(session)
+                # Nothing committed since these renders: rendering again gives the same bytes.
+                moved = [step for step in done if seen is None or step.seen != seen]
+                redo = [
+                    BuildStep(step.spec, fresh, digest(fresh.body) if fresh else None, seen)
+                    for step in moved
+                    for fresh in [self.renderer.render(session, step.spec)]
+                    if (digest(fresh.body) if fresh else None) != step.digest
+                ]
+            redo.sort(key=_order)
+            if redo:
+                log.info("re-check: %d outputs moved on while being written", len(redo))
+                report.add(self.sync(factory, redo, event_id, {"rechecks_redone": len(redo)}))
+            done = redo
+
+    def render_all(
+        self,
+        session: Session,
+        specs: list[OutputSpec],
+        first_key: str | None = None,
+        force: bool = False,
+    ) -> tuple[list[BuildStep], int]:
+        """Render every spec; returns the steps that change storage and how many did not.
+        With `force` the manifest is not trusted: every output is written again."""
+        # Read first: whatever commits after this read, the re-check sees it moved.
+        seen = content_version.current(session)
+        known = {} if force else stored_hashes(session, [spec.key for spec in specs])
+        self.renderer.prefetch(session, specs)
+        steps = []
+        unchanged = 0
+        for spec in specs:
+            rendered = self.renderer.render(session, spec)
+            if rendered is None:
+                if spec.key in known:
+                    steps.append(BuildStep(spec, None, None, seen))
+                continue
+            body_digest = digest(rendered.body)
+            if known.get(spec.key) != body_digest:
+                steps.append(BuildStep(spec, rendered, body_digest, seen, spec.key == first_key))
+            else:
+                unchanged += 1
+        steps.sort(key=_order)
+        return steps, unchanged
+
+    def sync(
+        self,
+        factory: SessionFactory,
+        steps: list[BuildStep],
+        event_id: int | None,
+        counts: dict[str, int] | None = None,
+    ) -> SyncReport:
+        """Put and delete what `steps` say, then record it in the manifest; `counts` are
+        added to the pipeline's totals in the manifest's transaction (with the outputs
+        uploaded and deleted here)."""
+        return self._sync(factory, steps, event_id, counts)[0]
+
+    def _sync(
+        self,
+        factory: SessionFactory,
+        steps: list[BuildStep],
+        event_id: int | None,
+        counts: dict[str, int] | None,
+    ) -> tuple[SyncReport, int | None]:
+        """`sync`, and the content version read after the upload, in the manifest's
+        transaction: when it has not moved since the render, no re-check is needed."""
+        report = SyncReport()
+        writes = [step for step in steps if step.rendered is not None]
+        for _, wave in itertools.groupby(writes, key=lambda step: step.wave):
+            batch = list(wave)
+            self.storage.put_many(
+                [self._stored(step.rendered, event_id) for step in batch if step.rendered]
+            )
+            report.written.extend(step.spec.key for step in batch)
+        removals = [step.spec.key for step in steps if step.rendered is None]
+        # Lists were rewritten above; only now do the pages they no longer link to go.
+        self.storage.delete(removals)
+        report.deleted = removals
+        totals = dict(counts or {})
+        totals["outputs_uploaded"] = totals.get("outputs_uploaded", 0) + len(report.written)
+        totals["outputs_deleted"] = totals.get("outputs_deleted", 0) + len(report.deleted)
+        tickets: purges.Tickets = {}
+        with transaction(factory) as session:
+            version = content_version.current(session)  # after the upload: see `_settle`
+            record_manifest(session, steps, event_id)
+            if self.purger is not None:
+                # Recorded with the manifest: a purge that fails after the commit is retried
+                # until done, where a retry of this build would find nothing left to purge.
+                tickets = purges.request(session, [url_path(step.spec.key) for step in steps])
+            # Last: the counter rows are the fleet's hottest locks, held only for the commit.
+            counters.add(session, totals)
+        if self.purger is not None:
+            purges.purge(self.purger, factory, tickets)
+        return report, version
+
+    def _stored(self, rendered: Rendered, event_id: int | None) -> StoredObject:
+        # Object metadata is capped at 2 KB on S3: the first versions are plenty to trace.
+        versions = ",".join(f"{a}:{v}" for a, v in sorted(rendered.versions.items())[:40])
+        return StoredObject(
+            key=rendered.key,
+            body=rendered.body,
+            content_type=content_type(rendered.key),
+            cache_control=self.cache_control[rendered.kind in LONG_CACHE_KINDS],
+            metadata={
+                "article-versions": versions,
+                "event-id": str(event_id or ""),
+                "template-hash": self.renderer.templates_hash,
+            },
+        )
+
+
+def _order(step: BuildStep) -> tuple[int, str]:
+    """Writes in their waves; deletions after all writes, pages last."""
+    if step.rendered is not None:
+        return (step.wave, step.spec.key)
+    return (4 if step.spec.kind in LEAF_KINDS else 3, step.spec.key)
+
+
+def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:
+    known: dict[str, str] = {}
+    for chunk in chunks(sorted(set(keys))):
+        rows = session.execute(select(Output.key, Output.content_hash).where(Output.key.in_(chunk)))
+        known.update(rows.all())
+    return known
+
+
+def record_manifest(session: Session, steps: list[BuildStep], event_id: int | None) -> None:
+    """Record what each key now holds, in a handful of statements whatever the build's size.
+    Output rows are upserted in sorted key order before their dependencies are touched, so
+    concurrent workers serialise per key on the row lock and never deadlock."""
+    now = utcnow()
+    removed = sorted(step.spec.key for step in steps if step.rendered is None)
+    for chunk in chunks(removed):
+        session.execute(delete(Output).where(Output.key.in_(chunk)))
+    written = sorted(
+        (step for step in steps if step.rendered is not None and step.digest is not None),
+        key=lambda step: step.spec.key,
+    )
+    if not written:
+        return
+    rows = [
+        {
+            "key": step.spec.key,
+            "kind": str(step.spec.kind),
+            "subject": step.spec.subject,
+            "page": step.spec.page,
+            "content_hash": step.digest,
+            "article_versions": step.rendered.versions,
+            "event_id": event_id,
+            "updated_at": now,
+        }
+        for step in written
+        if step.rendered is not None
+    ]
+    # Core, not the ORM's bulk path: one executemany the driver pipelines, in list order.
+    statement = _insert(session)(Output.__table__)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Output.key],
+            set_={name: statement.excluded[name] for name in rows[0] if name != "key"},
+        ),
+        rows,
+    )
+    replace_dependencies(
+        session, {step.spec.key: step.rendered.data_keys for step in written if step.rendered}
+    )
+
+
+def replace_dependencies(session: Session, wanted: dict[str, set[str]]) -> None:
+    """Make each output's dependency rows `wanted[key]`, writing only the difference: a
+    re-rendered list shows nearly the same articles as before, and rewriting all of its rows
+    (50 for the home page) was most of a build's database time."""
+    table = cast(Table, OutputDependency.__table__)
+    held: dict[str, set[str]] = {key: set() for key in wanted}
+    for chunk in chunks(sorted(wanted)):
+        rows = session.execute(
+            select(table.c.output_key, table.c.data_key).where(table.c.output_key.in_(chunk))
+        )
+        for output_key, data_key in rows:
+            held[output_key].add(data_key)
+    gone = [(key, data) for key in sorted(wanted) for data in sorted(held[key] - wanted[key])]
+    for start in range(0, len(gone), CHUNK // 2):
+        pairs = gone[start : start + CHUNK // 2]
+        session.execute(
+            delete(table).where(tuple_(table.c.output_key, table.c.data_key).in_(pairs))
+        )
+    new = [
+        {"output_key": key, "data_key": data}
+        for key in sorted(wanted)
+        for data in sorted(wanted[key] - held[key])
+    ]
+    if new:
+        session.execute(insert(table), new)
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

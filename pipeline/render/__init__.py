@@ -1,0 +1,1 @@
+"""Jinja2 rendering: one pure function per kind of output."""

@@ -1,0 +1,472 @@
+"""Jinja2 rendering: one function per output kind, each a pure function of the database.
+
+Every render returns the bytes plus what they were built from (data keys and article
+versions), which the manifest records so a later change can find the outputs it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from pipeline.config import Settings
+from pipeline.content.models import Article, ArticleStatus, Redirect
+from pipeline.content.sanitize import display_name, teaser
+from pipeline.related.models import RelatedRail
+from pipeline.site import lists
+from pipeline.site.lists import LATEST, ListRef, SortKey
+from pipeline.site.outputs import Kind, OutputSpec, article_key, url_path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # pipeline/: templates sit beside it
+# What `Renderer.prefetch` leaves in a render transaction's session.info, and how many
+# articles it reads per statement.
+ARTICLES_BY_SLUG = "articles_by_slug"
+RAILS = "rails"
+LATEST_BEFORE = "latest_before"
+PREFETCH_CHUNK = 500
+TEMPLATES_DIR = next(
+    path
+    for path in (PACKAGE_DIR / "templates", PACKAGE_DIR.parent / "templates")
+    if (path / "base.html").exists()
+)
+
+
+@dataclass
+class Rendered:
+    key: str
+    kind: Kind
+    body: bytes
+    data_keys: set[str] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def shows(self, articles: Iterable[Article]) -> None:
+        self.shows_versions((article.id, article.version) for article in articles)
+
+    def shows_versions(self, versions: Iterable[tuple[int, int]]) -> None:
+        """Record the articles (id, version) this output shows: its surrogate keys."""
+        for article_id, version in versions:
+            self.data_keys.add(f"article:{article_id}")
+            self.versions[str(article_id)] = version
+
+
+def static_files() -> list[str]:
+    """Files under templates/static, published as they are under /static/."""
+    folder = TEMPLATES_DIR / "static"
+    return sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
+    )
+
+
+def key_of(article: Article) -> str:
+    return article_key(article.section.slug, article.published_at, article.slug)
+
+
+def readable_date(value: datetime) -> str:
+    return f"{value.day} {value:%B %Y, %H:%M} UTC"
+
+
+def templates_hash() -> str:
+    """Identifies the templates an output was rendered with (provenance metadata)."""
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATES_DIR.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(TEMPLATES_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Renderer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.templates_hash = templates_hash()
+        self.site_url = settings.site_url.rstrip("/")
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES_DIR),
+            autoescape=select_autoescape(["html", "xml"]),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["readable_date"] = readable_date
+        self.env.filters["isodate"] = lambda value: value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.env.globals["site"] = {"name": settings.site_name, "url": self.site_url}
+        self.env.globals["rail_size"] = settings.rail_size
+        self._renderers: dict[Kind, Callable[[Session, OutputSpec], Rendered | None]] = {
+            Kind.ARTICLE: self._article,
+            Kind.REDIRECT: self._article,
+            Kind.HOME: self._home,
+            Kind.SECTION: self._list_head,
+            Kind.TAG: self._list_head,
+            Kind.SECTION_PAGE: self._list_page,
+            Kind.TAG_PAGE: self._list_page,
+            Kind.FEED_LATEST: self._feed,
+            Kind.FEED_SECTION: self._feed,
+            Kind.SITEMAP_MONTH: self._sitemap_month,
+            Kind.SITEMAP_INDEX: self._sitemap_index,
+            Kind.FRAGMENT_LATEST: self._fragment_latest,
+            Kind.API_LATEST: self._api_latest,
+            Kind.NOT_FOUND: self._not_found,
+            Kind.STATIC: self._static,
+        }
+
+    def render(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        """The output's bytes from the current data, or None when it should not exist."""
+        return self._renderers[spec.kind](session, spec)
+
+    def prefetch(self, session: Session, specs: Iterable[OutputSpec]) -> None:
+        """Read in bulk, for the rest of this transaction, what rendering `specs` one by one
+        would ask for page by page: the articles of the article pages (with their tags),
+        their "More like this" rails and (PostgreSQL) their "Latest articles" rails. A
+        rebuild chunk renders hundreds of pages in one transaction: four queries a page
+        become four for the chunk."""
+        slugs = sorted({spec.key.split("/")[-2] for spec in specs if spec.kind == Kind.ARTICLE})
+        by_slug: dict[str, Article | None] = session.info.setdefault(ARTICLES_BY_SLUG, {})
+        rails: dict[int, list[Article]] = session.info.setdefault(RAILS, {})
+        for start in range(0, len(slugs), PREFETCH_CHUNK):
+            chunk = slugs[start : start + PREFETCH_CHUNK]
+            articles = session.scalars(select(Article).where(Article.slug.in_(chunk)))
+            found = {article.slug: article for article in articles}
+            by_slug.update({slug: found.get(slug) for slug in chunk})
+            ids = sorted(article.id for article in found.values())
+            rows = session.execute(self._rails_query(ids).add_columns(RelatedRail.article_id))
+            for article_id in ids:
+                rails[article_id] = []
+            for neighbour, article_id in rows:
+                rails[article_id].append(neighbour)
+            keys = {a.id: SortKey(a.published_at, a.id) for a in found.values()}
+            latest = lists.before_many(session, keys, self.settings.rail_size)
+            if latest is not None:
+                session.info.setdefault(LATEST_BEFORE, {}).update(latest)
+
+    def absolute(self, path: str) -> str:
+        return self.site_url + path
+
+    def _page(self, template: str, **context: Any) -> bytes:
+        return self.env.get_template(template).render(**context).encode("utf-8")
+
+    # -- article pages -------------------------------------------------------------------
+
+    def _article(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        """The article living at this key, a redirect if it moved away, or nothing."""
+        slug = spec.key.split("/")[-2]
+        prefetched = session.info.get(ARTICLES_BY_SLUG, {})
+        if slug in prefetched:
+            article = prefetched[slug]
+        else:
+            article = session.scalar(select(Article).where(Article.slug == slug))
+        if article is not None and article.is_live and key_of(article) == spec.key:
+            return self.article_page(session, article, spec.key)
+        moved = session.scalar(select(Redirect).where(Redirect.old_key == spec.key))
+        target = session.get(Article, moved.article_id) if moved else None
+        if target is None or not target.is_live:
+            return None
+        rendered = Rendered(
+            spec.key,
+            Kind.REDIRECT,
+            self._page(
+                "redirect.html",
+                target=url_path(key_of(target)),
+                canonical=self.absolute(url_path(key_of(target))),
+            ),
+        )
+        rendered.shows([target])
+        return rendered
+
+    def article_page(self, session: Session, article: Article, key: str) -> Rendered:
+        latest = session.info.get(LATEST_BEFORE, {}).get(article.id)
+        if latest is None:
+            anchor = SortKey(article.published_at, article.id)
+            latest = lists.before(session, anchor, self.settings.rail_size)
+        related = self.related_articles(session, article.id)
+        url = url_path(key)
+        body = self._page(
+            "article.html",
+            article=self.article_view(article),
+            canonical=self.absolute(url),
+            latest=[self.teaser_view(item) for item in latest],
+            related=[self.teaser_view(item) for item in related],
+            json_ld=self.json_ld(article, url),
+        )
+        rendered = Rendered(key, Kind.ARTICLE, body)
+        rendered.shows([article, *latest, *related])
+        return rendered
+
+    def related_articles(self, session: Session, article_id: int) -> list[Article]:
+        prefetched = session.info.get(RAILS, {})
+        if article_id in prefetched:
+            return list(prefetched[article_id])
+        return list(session.scalars(self._rails_query([article_id])))
+
+    def _rails_query(self, article_ids: list[int]) -> Select[Any]:
+        """The live neighbours on these articles' stored rails, rail by rail in rank order."""
+        return (
+            select(Article)
+            .join(RelatedRail, RelatedRail.neighbour_id == Article.id)
+            .where(
+                RelatedRail.article_id.in_(article_ids), Article.status == ArticleStatus.PUBLISHED
+            )
+            .options(lists.WITHOUT_TAGS)
+            .order_by(RelatedRail.article_id, RelatedRail.rank)
+        )
+
+    def article_view(self, article: Article) -> dict[str, Any]:
+        section = article.section.slug
+        return {
+            "title": article.title,
+            "standfirst": article.standfirst,
+            "body_html": Markup(article.body_html),  # sanitised by the allow-list on the way in
+            "url": url_path(key_of(article)),
+            "section": {"slug": section, "name": article.section.name, "url": f"/{section}/"},
+            "tags": [
+                {"slug": tag.slug, "name": tag.name, "url": f"/tags/{tag.slug}/"}
+                for tag in article.tags
+            ],
+            "authors": list(article.authors),
+            "published_at": article.published_at,
+            "updated_at": article.updated_at,
+            "image": {
+                "url": article.image_url,
+                # Meta tags for apps and crawlers need absolute URLs.
+                "absolute_url": self.absolute(article.image_url)
+                if article.image_url.startswith("/")
+                else article.image_url,
+                "alt": article.image_alt or "",
+            }
+            if article.image_url
+            else None,
+            "teaser": teaser(article.teaser_text),
+        }
+
+    def teaser_view(self, article: Article) -> dict[str, Any]:
+        return {
+            "title": article.title,
+            "url": url_path(key_of(article)),
+            "absolute_url": self.absolute(url_path(key_of(article))),
+            "teaser": teaser(article.teaser_text, 110),
+            "summary": article.standfirst or teaser(article.teaser_text, 240),
+            "published_at": article.published_at,
+            "updated_at": article.updated_at,
+            "authors": list(article.authors),
+            "section": {"name": article.section.name, "url": f"/{article.section.slug}/"},
+        }
+
+    def json_ld(self, article: Article, url: str) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "@context": "https://schema.org",
+            "@type": "NewsArticle",
+            "headline": article.title,
+            "description": article.standfirst,
+            "datePublished": article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "dateModified": article.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "author": [{"@type": "Person", "name": name} for name in article.authors],
+            "publisher": {"@type": "Organization", "name": self.settings.site_name},
+            "mainEntityOfPage": self.absolute(url),
+            "articleSection": article.section.name,
+            "keywords": [tag.slug for tag in article.tags],
+        }
+        if article.image_url:
+            image = article.image_url
+            data["image"] = [self.absolute(image) if image.startswith("/") else image]
+        return data
+
+    # -- lists ---------------------------------------------------------------------------
+
+    def _home(self, session: Session, spec: OutputSpec) -> Rendered:
+        items = self._newest(session, LATEST, self.settings.home_size)
+        rendered = Rendered(
+            spec.key,
+            spec.kind,
+            self._page(
+                "home.html",
+                items=[self.teaser_view(item) for item in items],
+                canonical=self.absolute("/"),
+            ),
+        )
+        rendered.shows(items)
+        return rendered
+
+    def _list_ref(self, spec: OutputSpec) -> ListRef:
+        kind = "section" if spec.kind in (Kind.SECTION, Kind.SECTION_PAGE) else "tag"
+        return ListRef(kind, spec.subject)
+
+    def _newest(self, session: Session, ref: ListRef, limit: int) -> list[Article]:
+        """The newest `limit` of a list, read once per render transaction: the home page,
+        the feeds, the rail fragment and the JSON API all show the top of the same lists."""
+        tops: dict[ListRef, list[Article]] = session.info.setdefault("list_tops", {})
+        settings = self.settings
+        longest = max(
+            limit,
+            settings.home_size,
+            settings.feed_size,
+            settings.page_size,
+            settings.rail_size + 1,
+        )
+        if ref not in tops:
+            tops[ref] = lists.newest(session, ref, longest)
+        return tops[ref][:limit]
+
+    def _list_base(self, spec: OutputSpec) -> str:
+        if spec.kind in (Kind.SECTION, Kind.SECTION_PAGE):
+            return f"/{spec.subject}/"
+        return f"/tags/{spec.subject}/"
+
+    def _list_head(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        ref = self._list_ref(spec)
+        size = self.settings.page_size
+        total = lists.count(session, ref)
+        if total == 0:
+            return None
+        items = self._newest(session, ref, size)
+        base = self._list_base(spec)
+        older = lists.page_of(total - size - 1, size) if total > size else None
+        return self._list_output(spec, ref, items, base, total, page=None, older=older, newer=None)
+
+    def _list_page(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        ref = self._list_ref(spec)
+        size = self.settings.page_size
+        total = lists.count(session, ref)
+        pages = lists.page_count(total, size)
+        if spec.page < 1 or spec.page > pages:
+            return None
+        items = lists.page(session, ref, spec.page, size, total)
+        older = spec.page - 1 if spec.page > 1 else None
+        newer = spec.page + 1 if spec.page < pages else 0  # 0: the list's front page
+        base = self._list_base(spec)
+        return self._list_output(spec, ref, items, base, total, spec.page, older, newer)
+
+    def _list_output(
+        self,
+        spec: OutputSpec,
+        ref: ListRef,
+        items: list[Article],
+        base: str,
+        total: int,
+        page: int | None,
+        older: int | None,
+        newer: int | None,
+    ) -> Rendered:
+        def page_url(number: int | None) -> str | None:
+            if number is None:
+                return None
+            return base if number == 0 else f"{base}page/{number}/"
+
+        name = display_name(ref.value)
+        heading = name if ref.kind == "section" else f"Tagged: {name}"
+        canonical = self.absolute(f"{base}page/{page}/" if page else base)
+        body = self._page(
+            "list.html",
+            heading=heading,
+            list_kind=ref.kind,
+            list_name=name,
+            base_url=base,
+            feed_url=f"{base}feed.xml" if ref.kind == "section" else None,
+            items=[self.teaser_view(item) for item in items],
+            page=page,
+            total=total,
+            older_url=page_url(older),
+            newer_url=page_url(newer),
+            canonical=canonical,
+        )
+        rendered = Rendered(spec.key, spec.kind, body)
+        rendered.shows(items)
+        return rendered
+
+    # -- feeds, sitemaps, fragments ------------------------------------------------------
+
+    def _feed(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        ref = LATEST if spec.kind == Kind.FEED_LATEST else ListRef("section", spec.subject)
+        items = self._newest(session, ref, self.settings.feed_size)
+        if not items:
+            return None
+        page_url = "/" if ref is LATEST else f"/{spec.subject}/"
+        title = self.settings.site_name
+        if ref is not LATEST:
+            title = f"{display_name(spec.subject)} — {title}"
+        body = self._page(
+            "feed.xml",
+            title=title,
+            feed_url=self.absolute(url_path(spec.key)),
+            page_url=self.absolute(page_url),
+            updated=max(item.updated_at for item in items),
+            entries=[self.teaser_view(item) for item in items],
+        )
+        rendered = Rendered(spec.key, spec.kind, body)
+        rendered.shows(items)
+        return rendered
+
+    def _sitemap_month(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        items = lists.entries(session, ListRef("month", spec.subject))
+        if not items:
+            return None
+        urls = [
+            {
+                "absolute_url": self.absolute(
+                    url_path(article_key(item.section, item.published_at, item.slug))
+                ),
+                "updated_at": item.updated_at,
+            }
+            for item in items
+        ]
+        rendered = Rendered(spec.key, spec.kind, self._page("sitemap.xml", entries=urls))
+        rendered.shows_versions((item.article_id, item.version) for item in items)
+        return rendered
+
+    def _sitemap_index(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        months = lists.months(session)
+        if not months:
+            return None
+        sitemaps = [
+            {"loc": self.absolute(f"/sitemaps/{month}.xml"), "lastmod": newest}
+            for month, newest in months
+        ]
+        return Rendered(spec.key, spec.kind, self._page("sitemap_index.xml", sitemaps=sitemaps))
+
+    def _fragment_latest(self, session: Session, spec: OutputSpec) -> Rendered:
+        # One more than the rail shows: the page's script drops the reader's own article.
+        items = self._newest(session, LATEST, self.settings.rail_size + 1)
+        body = self._page("fragment_latest.html", items=[self.teaser_view(i) for i in items])
+        rendered = Rendered(spec.key, spec.kind, body)
+        rendered.shows(items)
+        return rendered
+
+    def _api_latest(self, session: Session, spec: OutputSpec) -> Rendered:
+        items = self._newest(session, LATEST, self.settings.feed_size)
+        tags = lists.tag_slugs(session, [item.id for item in items])
+        payload = {
+            "site": {"name": self.settings.site_name, "url": self.site_url},
+            "articles": [
+                {
+                    "title": item.title,
+                    "url": self.absolute(url_path(key_of(item))),
+                    "section": item.section.slug,
+                    "tags": tags[item.id],
+                    "authors": list(item.authors),
+                    "published_at": item.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "updated_at": item.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "teaser": teaser(item.teaser_text),
+                }
+                for item in items
+            ],
+        }
+        body = json.dumps(payload, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+        rendered = Rendered(spec.key, spec.kind, body + b"\n")
+        rendered.shows(items)
+        return rendered
+
+    def _not_found(self, session: Session, spec: OutputSpec) -> Rendered:
+        return Rendered(spec.key, spec.kind, self._page("404.html", canonical=self.absolute("/")))
+
+    def _static(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        if spec.subject not in static_files():
+            return None
+        return Rendered(spec.key, spec.kind, (TEMPLATES_DIR / "static" / spec.subject).read_bytes())
