@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from pipeline.config import Settings
 from pipeline.db import SessionFactory, make_engine, make_session_factory, upgrade
 from pipeline.publish.build import Publisher
-from pipeline.related.index import RelatedIndex
+from pipeline.related.facade import RelatedIndex
 from pipeline.render.renderer import Renderer
 from pipeline.storage import Storage, open_purger, open_storage
 

@@ -23,7 +23,7 @@ from pipeline.db import transaction
 from pipeline.events.models import UNFINISHED, Event, EventStatus
 from pipeline.publish.build import SyncReport
 from pipeline.publish.models import RebuildChunk
-from pipeline.related.index import placed_rails
+from pipeline.related.rails import placed_rails
 from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.site import lists

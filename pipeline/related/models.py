@@ -49,7 +49,7 @@ class RelatedTerm(Base):
 
 class TermFrequency(Base):
     """Document frequency per term, kept current as articles enter and leave the index. The
-    empty term counts every document (pipeline/related/index.py, ALL_DOCUMENTS)."""
+    empty term counts every document (pipeline/related/store.py, ALL_DOCUMENTS)."""
 
     __tablename__ = "term_frequencies"
     term: Mapped[str] = mapped_column(String(160), primary_key=True)

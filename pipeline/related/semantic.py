@@ -1,7 +1,7 @@
 """ "More like this" by meaning: sentence embeddings blended with the TF-IDF scorer.
 
 Optional: the `pressrun[semantic]` extra, used when PRESSRUN_RELATED_SEMANTIC_WEIGHT > 0
-(pipeline/related/index.py imports this module only then, so the default install never loads
+(pipeline/related/facade.py imports this module only then, so the default install never loads
 numpy, torch or the model). Install torch on its own first, so pip takes the local CPU wheel
 and never pulls a CUDA build: `pip install torch==2.13.0 && pip install -e '.[semantic]'`.
 
