@@ -1,2 +1,3 @@
-""" "More like this": the related-article index, its queries, stored rails,
-the merge of rails and the optional semantic scorer."""
+""" "More like this": the related-article index, its queries, stored rails and the reverse
+update, the merge of rails, impact's preview and the optional semantic scorer
+(facade.py lists the modules)."""

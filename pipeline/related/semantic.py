@@ -12,11 +12,11 @@ when they share few words, which is where TF-IDF is weak (short wire copy). A ne
 score is `(1 - w) * tfidf_cosine + w * embedding_cosine`, over the text scorer's candidates
 and the nearest vectors by embedding.
 
-Encoding costs 75-90 ms of CPU per article (measured on BBC copy, 256 word pieces, on a
-shared 2-core machine), so it happens once per change, in the worker that indexes the
-article, and the vector goes in `related_vectors` for the fleet. On BBC (precision@5 from
-the rendered pages, `benchmarks/related_quality.py --semantic`): TF-IDF 0.929, embeddings
-0.929, the 50/50 blend 0.940.
+Encoding is the costly part (a model run per article, far more than a TF-IDF query), so it
+happens once per change, in the worker that indexes the article, and the vector goes in
+`related_vectors` for the fleet. The two scorers miss different neighbours, so the blend
+ranks better than either alone (`benchmarks/related_quality.py --semantic` measures
+precision@5 from the rendered pages).
 Nearest vectors come from an exact scan streamed from the database CHUNK_ROWS at a time with
 a running top-N: memory stays at one chunk (about 8 MB), time grows with the archive. Beyond
 about 100,000 articles a vector index (pgvector's HNSW on PostgreSQL) should replace the scan.
