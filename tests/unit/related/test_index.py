@@ -6,6 +6,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from pipeline.content.models import Article
 from pipeline.db import transaction
 from pipeline.related.models import RelatedDocument, TermFrequency
 from pipeline.related.store import ALL_DOCUMENTS
@@ -28,3 +29,13 @@ def test_the_index_keeps_its_document_count_and_term_counts_exact(newsroom: News
     assert len(documents) == 3
     assert {term: count for term, count in stored.items() if count} == dict(expected)
 
+
+def test_indexing_a_version_already_in_changes_nothing(newsroom: Newsroom) -> None:
+    publish_topic(newsroom, "volcano-0", "volcano")
+    publish_topic(newsroom, "chips-0", "chips")
+    counts = select(TermFrequency.term, TermFrequency.documents)
+    with transaction(newsroom.services.sessions) as session:
+        before = dict(session.execute(counts).all())
+        live = list(session.scalars(select(Article)))
+        assert newsroom.services.related.index_many(session, live) == []
+        assert dict(session.execute(counts).all()) == before
