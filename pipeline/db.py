@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ MIGRATIONS_DIR = next(
 SessionFactory = sessionmaker[Session]
 # Two containers running `db upgrade` at once serialise on this PostgreSQL advisory lock.
 MIGRATION_LOCK_ID = 0x70726573
+_AFTER_CLOSE = "pressrun.after_close"
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -100,6 +101,15 @@ def _run_upgrade(engine: Engine, connection: Any) -> None:
 
 @contextmanager
 def transaction(factory: SessionFactory) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any error."""
+    """One unit of work: commits on success, rolls back on any error. Once it has committed
+    and closed, it runs what its commit left to do (`after_close`: dispatching its events)."""
     with factory.begin() as session:
         yield session
+    for action in session.info.pop(_AFTER_CLOSE, []):
+        action()
+
+
+def after_close(session: Session, action: Callable[[], object]) -> None:
+    """Run `action` once `session`'s transaction has committed and `transaction` has closed
+    it, not inside the commit: the action may run transactions of its own."""
+    session.info.setdefault(_AFTER_CLOSE, []).append(action)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 
 from pipeline.config import Settings
 from pipeline.db import SessionFactory, make_engine, make_session_factory, upgrade
+from pipeline.events.outbox import Dispatch, dispatch_after_commit
 from pipeline.publish.build import Publisher
 from pipeline.related.facade import RelatedIndex
 from pipeline.render.renderer import Renderer
@@ -23,6 +24,14 @@ class Services:
     renderer: Renderer
     publisher: Publisher
     related: RelatedIndex
+
+    def dispatching(self, dispatch: Dispatch) -> Services:
+        """The same services, with sessions that hand each event their transaction commits
+        to `dispatch` once it has closed (each entry point makes its own; a factory without
+        one writes events for the relay alone)."""
+        sessions = make_session_factory(self.engine)
+        dispatch_after_commit(sessions, dispatch)
+        return replace(self, sessions=sessions)
 
 
 def create_services(settings: Settings, *, migrate: bool = True) -> Services:

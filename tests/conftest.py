@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.config import Settings
-from pipeline.content import articles
+from pipeline.content import articles, schedule
 from pipeline.content.inputs import parse_article
 from pipeline.content.models import Article
 from pipeline.db import transaction
+from pipeline.events import outbox
 from pipeline.events.processing import Outcome, dispatch_event
 from pipeline.render.renderer import key_of
+from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
 from pipeline.storage import TransientStorageError
 from workers.app import CeleryDispatcher, create_app
@@ -65,28 +68,31 @@ def article_data(**overrides: Any) -> dict[str, Any]:
 
 
 class Newsroom:
-    """Drives the domain the way the CLI does: one transaction per change, then dispatch."""
+    """Drives the domain the way the CLI does: one transaction per change, through the write
+    path (`schedule`), whose sessions dispatch its event once it has closed. `services` stay
+    as given: what a test writes through them is not dispatched."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         app = create_app(services.settings, lambda: services)
         self.dispatcher = CeleryDispatcher(app)
+        self.desk = services.dispatching(partial(dispatch_event, services, self.dispatcher))
 
     def publish(self, **overrides: Any) -> Outcome:
         data, _ = parse_article(article_data(**overrides))
-        with transaction(self.services.sessions) as session:
-            change = articles.publish(session, data, actor="test")
-        return dispatch_event(self.services, self.dispatcher, change.event_id)
+        with outbox.writing(self.desk.sessions) as written:
+            schedule.save_and_publish(written.session, data, actor="test", now=utcnow())
+        return written.outcome
 
     def unpublish(self, slug: str) -> Outcome:
-        with transaction(self.services.sessions) as session:
-            change = articles.unpublish(session, slug, actor="test")
-        return dispatch_event(self.services, self.dispatcher, change.event_id)
+        with outbox.writing(self.desk.sessions) as written:
+            schedule.unpublish_now(written.session, slug, actor="test", now=utcnow())
+        return written.outcome
 
     def rebuild(self, *, force: bool = False) -> Outcome:
-        with transaction(self.services.sessions) as session:
-            change = articles.request_rebuild(session, actor="test", force=force)
-        return dispatch_event(self.services, self.dispatcher, change.event_id)
+        with outbox.writing(self.desk.sessions) as written:
+            articles.request_rebuild(written.session, actor="test", force=force)
+        return written.outcome
 
     def key(self, slug: str) -> str:
         with transaction(self.services.sessions) as session:

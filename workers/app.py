@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from pipeline.config import Settings
+from pipeline.events.processing import dispatch_event
 from pipeline.services import Services, create_services
 from workers.tasks import register_tasks
 
@@ -82,7 +83,8 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
         },
         beat_schedule_filename=beat_schedule_file(settings),
     )
-    provider = services or cache(lambda: create_services(settings, migrate=False))
+    given = services or (lambda: create_services(settings, migrate=False))
+    provider = cache(lambda: dispatching(given(), app))
     register_tasks(app, provider, lambda: CeleryDispatcher(app))
 
     def warm_up(**_: Any) -> None:
@@ -99,6 +101,12 @@ def beat_schedule_file(settings: Settings) -> str:
     two sites' beats on one machine never share or lock each other's schedule."""
     site = hashlib.sha256(f"{settings.broker_url}|{settings.queue_prefix}".encode()).hexdigest()
     return str(Path(tempfile.gettempdir()) / f"pressrun-beat-{site[:12]}")
+
+
+def dispatching(services: Services, app: Celery) -> Services:
+    """`services` whose sessions send the events their transactions commit (the scheduled
+    publishes of `pressrun.run_due`) to this app's workers."""
+    return services.dispatching(partial(dispatch_event, services, CeleryDispatcher(app)))
 
 
 class CeleryDispatcher:

@@ -91,7 +91,7 @@ def register_tasks(
     @app.task(name="pressrun.run_due", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def run_due_task() -> int:
         """Carry out the schedules that are due (embargoes, expiries); delete what expired."""
-        carried_out = len(run_due(services(), dispatcher()).outcomes)
+        carried_out = len(run_due(services()).outcomes)
         purge_expired(services(), utcnow())
         return carried_out
 

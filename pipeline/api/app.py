@@ -86,7 +86,7 @@ def _context(services: Services, api_settings: ApiSettings) -> ApiContext:
         with celery.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=3)
 
-    return ApiContext(
+    context = ApiContext(
         services=services,
         dispatcher=CeleryDispatcher(celery),
         api_settings=api_settings,
@@ -100,6 +100,9 @@ def _context(services: Services, api_settings: ApiSettings) -> ApiContext:
         previews=open_preview_store(services.settings, services.storage),
         broker_check=None if services.settings.eager else broker_check,
     )
+    # The API's own sessions: their transactions dispatch the events they commit.
+    context.services = services.dispatching(context.dispatch)
+    return context
 
 
 def _lifespan(
@@ -129,7 +132,7 @@ async def _periodic_job(context: ApiContext) -> None:
     while True:
         await asyncio.sleep(EMBEDDED_JOB_EVERY_SECONDS)
         try:
-            await run_in_threadpool(run_due, context.services, context.dispatcher)
+            await run_in_threadpool(run_due, context.services)
             await run_in_threadpool(purge_expired, context.services, context.clock())
         except Exception:  # logged; the next round tries again
             log.exception("the periodic job failed")

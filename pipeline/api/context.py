@@ -29,7 +29,7 @@ class ApiContext:
     clock: Callable[[], datetime] = utcnow
 
     def dispatch(self, event_id: int) -> Outcome:
-        """Hand a committed event on (after its transaction closed, never inside it)."""
+        """Hand a committed event on (the sessions call it once its transaction has closed)."""
         return dispatch_event(self.services, self.dispatcher, event_id)
 
 

@@ -1,6 +1,6 @@
 """The shape of every write: one transaction for the change, its outbox event and (with an
 `Idempotency-Key`) its stored answer; the answer goes out once that commits, and the events
-are dispatched right after it.
+the transaction wrote are dispatched right after it (the sessions hold them back for that).
 
 202 means "committed": the outbox row is the promise. Handing the event to the broker after
 the answer keeps the broker's latency (and, when it is down, its 3 s connect timeout) out of
@@ -27,6 +27,7 @@ from pipeline.api.schemas import ScheduleView, WriteResult
 from pipeline.api.views import article_view, event_link
 from pipeline.content.models import Article
 from pipeline.db import transaction
+from pipeline.events import outbox
 from pipeline.events.models import Event
 from pipeline.transient import is_unique_violation
 
@@ -36,7 +37,6 @@ class Answer:
     status_code: int
     body: BaseModel
     headers: dict[str, str] = field(default_factory=dict)
-    events: tuple[int, ...] = ()
 
     def stored(self) -> StoredAnswer:
         body = self.body.model_dump_json().encode("utf-8")
@@ -62,7 +62,8 @@ def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> 
     """Run `change` in one transaction and answer."""
     now = context.clock()
     try:
-        with transaction(context.services.sessions) as session:
+        with outbox.writing(context.services.sessions, later=True) as written:
+            session = written.session
             earlier = keyed.earlier(session, now) if keyed else None
             if earlier is not None:
                 return earlier.replay()
@@ -77,7 +78,7 @@ def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> 
         if not is_unique_violation(error):
             raise  # a bug, not a race: answered 500 and logged with its traceback
         return _after_race(context, keyed, now)
-    dispatch = BackgroundTask(_dispatch, context, answer.events) if answer.events else None
+    dispatch = BackgroundTask(written.dispatch) if written.pending else None
     return Response(
         stored.body,
         stored.status_code,
@@ -85,11 +86,6 @@ def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> 
         media_type="application/json",
         background=dispatch,
     )
-
-
-def _dispatch(context: ApiContext, events: tuple[int, ...]) -> None:
-    for event_id in events:
-        context.dispatch(event_id)
 
 
 def _after_race(context: ApiContext, keyed: Keyed | None, now: datetime) -> Response:
@@ -120,5 +116,4 @@ def article_answer(
         schedule=scheduled,
     )
     location = event_link(event).url if event is not None else f"/v1/articles/{article.slug}"
-    events = (event_id,) if event_id is not None else ()
-    return Answer(status_code, body, {"Location": location}, events)
+    return Answer(status_code, body, {"Location": location})

@@ -33,8 +33,9 @@ class App:
 
     @property
     def services(self) -> Services:
+        """Services whose transactions dispatch the events they commit (`dispatch`)."""
         if self._services is None:
-            self._services = create_services(self.settings)
+            self._services = create_services(self.settings).dispatching(self.dispatch)
         return self._services
 
     def recover(self, other_than: int | None = None) -> None:
@@ -56,6 +57,7 @@ class App:
         return self._dispatcher
 
     def dispatch(self, event_id: int) -> Outcome:
+        """Send on an event a transaction committed (the sessions call it once it closed)."""
         self.recover(other_than=event_id)
         return dispatch_event(self.services, self.dispatcher, event_id)
 

@@ -8,7 +8,6 @@ import http.server
 import io
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -16,11 +15,11 @@ from urllib.parse import unquote
 
 from pipeline.cli.demo_content import generate_articles
 from pipeline.config import Settings
-from pipeline.content import articles
+from pipeline.content import schedule
 from pipeline.content.inputs import parse_article
-from pipeline.db import transaction
-from pipeline.events.processing import Outcome
+from pipeline.events import outbox
 from pipeline.render.renderer import static_files
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.site.outputs import CONTENT_TYPES
 
@@ -32,14 +31,16 @@ class DemoSummary:
     seconds: float
 
 
-def publish_demo(services: Services, dispatch: Callable[[int], Outcome], count: int) -> DemoSummary:
+def publish_demo(services: Services, count: int) -> DemoSummary:
+    """Each article published as the CLI's `publish` does; `services` dispatch what they
+    commit (the CLI's do)."""
     started = time.perf_counter()
     written = 0
     for record in generate_articles(count):
         data, _ = parse_article(record)
-        with transaction(services.sessions) as session:
-            change = articles.publish(session, data, actor="demo")
-        outcome = dispatch(change.event_id)
+        with outbox.writing(services.sessions) as change:
+            schedule.save_and_publish(change.session, data, actor="demo", now=utcnow())
+        outcome = change.outcome
         if outcome.report is not None:
             written += len(outcome.report.written) + len(outcome.report.deleted)
     return DemoSummary(count, written, time.perf_counter() - started)

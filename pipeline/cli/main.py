@@ -19,6 +19,7 @@ from pipeline.config import ConfigError, Settings
 from pipeline.content import articles, schedule
 from pipeline.content.inputs import InvalidInput, Slug
 from pipeline.content.models import Article
+from pipeline.events import outbox
 from pipeline.events.models import EventStatus
 from pipeline.events.processing import Outcome
 from pipeline.observe import logs
@@ -72,15 +73,15 @@ def publish(app: App, file: Path, actor: str) -> None:
     except BadFile as error:
         fail(str(error))
     try:
-        with db.transaction(app.services.sessions) as session:
-            change = schedule.save_and_publish(session, data, actor=actor, now=utcnow())
-            article = session.get(Article, change.article_id)
+        with outbox.writing(app.services.sessions) as written:
+            change = schedule.save_and_publish(written.session, data, actor=actor, now=utcnow())
+            article = written.session.get(Article, change.article_id)
             assert article is not None
             key = key_of(article)
     except InvalidInput as error:
         fail(f"{file}: {error}")
     click.echo(f"article {key} (version {change.version})")
-    report_outcome(app.dispatch(change.event_id))
+    report_outcome(written.outcome)
 
 
 @main.command()
@@ -91,11 +92,11 @@ def unpublish(app: App, slug: str, actor: str) -> None:
     """Take an article down: its page goes, and it leaves every list, rail, feed and sitemap."""
     slug = _checked_slug(slug)
     try:
-        with db.transaction(app.services.sessions) as session:
-            change = schedule.unpublish_now(session, slug, actor=actor, now=utcnow())
+        with outbox.writing(app.services.sessions) as written:
+            schedule.unpublish_now(written.session, slug, actor=actor, now=utcnow())
     except articles.ArticleNotFound as error:
         fail(str(error), EXIT_NOT_FOUND)
-    report_outcome(app.dispatch(change.event_id))
+    report_outcome(written.outcome)
 
 
 def _checked_slug(value: str) -> str:
@@ -114,15 +115,18 @@ def _checked_slug(value: str) -> str:
 def rebuild(app: App, related: bool, force: bool) -> None:
     """Re-render every output from the database (and bring the related index up to date)."""
     started = time.perf_counter()
-    with db.transaction(app.services.sessions) as session:
-        change = articles.request_rebuild(session, actor="cli", every_rail=related, force=force)
-    report_outcome(run_with_progress(app, change.event_id))
+    with outbox.writing(app.services.sessions, later=True) as written:
+        change = articles.request_rebuild(
+            written.session, actor="cli", every_rail=related, force=force
+        )
+    report_outcome(run_with_progress(app, written, change.event_id))
     click.echo(f"seconds: {time.perf_counter() - started:.1f}")
 
 
-def run_with_progress(app: App, event_id: int) -> Outcome:
-    """Dispatch a rebuild and follow its chunks with a progress bar until it is live (in
-    the embedded default it runs in this process, in a thread beside the bar)."""
+def run_with_progress(app: App, written: outbox.Written, event_id: int) -> Outcome:
+    """Dispatch a committed rebuild (`written` holds it back for this) and follow its chunks
+    with a progress bar until it is live (in the embedded default it runs in this process,
+    in a thread beside the bar)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from rich.progress import Progress
@@ -131,7 +135,7 @@ def run_with_progress(app: App, event_id: int) -> Outcome:
     from pipeline.publish.rebuild import progress
 
     with ThreadPoolExecutor(1) as pool, Progress(transient=True) as bar:
-        sending = pool.submit(app.dispatch, event_id)
+        sending = pool.submit(written.dispatch)
         task = bar.add_task("rebuild", total=None)
         while True:
             state = progress(app.services, event_id)
@@ -159,14 +163,16 @@ def import_command(app: App, file: Path) -> None:
         fail(str(error))
     started = time.perf_counter()
     try:
-        with db.transaction(app.services.sessions) as session:
-            change = schedule.import_articles(session, batch.articles, actor="import", now=utcnow())
+        with outbox.writing(app.services.sessions, later=True) as written:
+            change = schedule.import_articles(
+                written.session, batch.articles, actor="import", now=utcnow()
+            )
     except InvalidInput as error:
         fail(f"{file}: {error}")
     click.echo(f"imported {len(batch.articles)} articles")
     if batch.ignored_fields:
         click.echo(f"ignored fields: {', '.join(sorted(batch.ignored_fields))}")
-    report_outcome(run_with_progress(app, change.event_id))
+    report_outcome(run_with_progress(app, written, change.event_id))
     click.echo(f"seconds: {time.perf_counter() - started:.1f}")
 
 
@@ -346,16 +352,14 @@ def events_list(app: App, failed: bool, limit: int) -> None:
 @pass_app
 def events_retry(app: App, event_id: int) -> None:
     """Send a failed (or stuck) event again, with a fresh count of tries."""
-    from pipeline.events.models import Event
-
-    with db.transaction(app.services.sessions) as session:
-        event = session.get(Event, event_id)
-        if event is None:
-            fail(f"no event {event_id}", EXIT_NOT_FOUND)
-        if event.status == EventStatus.LIVE:
-            fail(f"event {event_id} is already live", EXIT_BAD_INPUT)
-        event.status, event.attempts, event.error = EventStatus.ACCEPTED, 0, None
-    report_outcome(app.dispatch(event_id))
+    try:
+        with outbox.writing(app.services.sessions) as written:
+            outbox.send_again(written.session, event_id)
+    except outbox.NoSuchEvent as error:
+        fail(str(error), EXIT_NOT_FOUND)
+    except outbox.AlreadyLive as error:
+        fail(str(error), EXIT_BAD_INPUT)
+    report_outcome(written.outcome)
 
 
 @events_group.command(name="prune")
@@ -397,7 +401,7 @@ def demo(app: App, count: int, serve: bool, port: int) -> None:
     """Publish a generated sample newsroom through the event path, and optionally serve it."""
     from pipeline.cli.demo import publish_demo, serve_site
 
-    summary = publish_demo(app.services, app.dispatch, count)
+    summary = publish_demo(app.services, count)
     click.echo(
         f"demo: {summary.articles} articles, {summary.written} objects written, "
         f"{summary.seconds:.1f} s, site in {app.services.storage.describe()}"

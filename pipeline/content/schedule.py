@@ -22,7 +22,8 @@ from pipeline.content import articles
 from pipeline.content.inputs import ArticleInput, InvalidInput
 from pipeline.content.models import Article, ArticleStatus, Schedule, ScheduleAction, UndatedDraft
 from pipeline.db import transaction
-from pipeline.events.processing import Dispatcher, Outcome, dispatch_event
+from pipeline.events import outbox
+from pipeline.events.processing import Outcome
 from pipeline.schema import utcnow
 from pipeline.services import Services
 
@@ -224,25 +225,24 @@ class DueReport:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
-def run_due(
-    services: Services, dispatcher: Dispatcher, *, now: datetime | None = None
-) -> DueReport:
-    """Carry out the schedules whose next try is due (each in its own transaction, then
-    dispatched like any change). Safe to run from several
-    processes. A failure is counted on its row and tried again later, so rows that keep
-    failing wait behind the ones that are due and never fill the batch."""
+def run_due(services: Services, *, now: datetime | None = None) -> DueReport:
+    """Carry out the schedules whose next try is due, each in its own transaction, whose
+    event `services`' sessions dispatch like any change's (the outcomes are reported). Safe
+    to run from several processes. A failure is counted on its row and tried again later, so
+    rows that keep failing wait behind the ones that are due and never fill the batch."""
     now = now or utcnow()
     report = DueReport()
     for schedule_id in _due(services, now):
         try:
-            event_id = _carry_out(services, schedule_id, now)
+            # Dispatched outside this try: the schedule was carried out once it committed.
+            with outbox.writing(services.sessions, later=True) as written:
+                _carry_out(written.session, schedule_id, now)
         except Exception as error:
             # One bad row must not block the rest.
             log.exception("schedule %s could not be carried out", schedule_id)
             _record_failure(services, schedule_id, error, now)
             continue
-        if event_id is not None:
-            report.outcomes.append(dispatch_event(services, dispatcher, event_id))
+        report.outcomes += written.dispatch()
     return report
 
 
@@ -285,25 +285,23 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_CAP, BACKOFF_FIRST * factor)
 
 
-def _carry_out(services: Services, schedule_id: int, now: datetime) -> int | None:
-    with transaction(services.sessions) as session:
-        # SKIP LOCKED: a row another process is carrying out right now is its business; and
-        # due again, not since put off by that process's failure.
-        row = session.scalar(
-            select(Schedule)
-            .where(Schedule.id == schedule_id, _is_due(now))
-            .with_for_update(skip_locked=True)
-        )
-        if row is None:
-            return None
-        article = session.get(Article, row.article_id)
-        assert article is not None  # the schedule goes with its article (ON DELETE CASCADE)
-        actor, action = f"schedule ({row.actor})", row.action
-        if action == ScheduleAction.PUBLISH:
-            # Dated by the embargo, not by when the job happened to run.
-            change = publish_now(session, article.slug, actor=actor, now=now, dated=row.due_at)
-        else:
-            change = unpublish_now(session, article.slug, actor=actor, now=now)
-        session.execute(delete(Schedule).where(Schedule.id == schedule_id))
-        log.info("schedule %s: %s %s, event %s", schedule_id, action, article.slug, change.event_id)
-        return change.event_id
+def _carry_out(session: Session, schedule_id: int, now: datetime) -> None:
+    # SKIP LOCKED: a row another process is carrying out right now is its business; and
+    # due again, not since put off by that process's failure.
+    row = session.scalar(
+        select(Schedule)
+        .where(Schedule.id == schedule_id, _is_due(now))
+        .with_for_update(skip_locked=True)
+    )
+    if row is None:
+        return
+    article = session.get(Article, row.article_id)
+    assert article is not None  # the schedule goes with its article (ON DELETE CASCADE)
+    actor, action = f"schedule ({row.actor})", row.action
+    if action == ScheduleAction.PUBLISH:
+        # Dated by the embargo, not by when the job happened to run.
+        change = publish_now(session, article.slug, actor=actor, now=now, dated=row.due_at)
+    else:
+        change = unpublish_now(session, article.slug, actor=actor, now=now)
+    session.execute(delete(Schedule).where(Schedule.id == schedule_id))
+    log.info("schedule %s: %s %s, event %s", schedule_id, action, article.slug, change.event_id)

@@ -21,7 +21,7 @@ from pipeline.content.schedule import run_due
 from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.api.conftest import Headers, assert_problem, content, fingerprint
-from workers.app import DUE_EVERY_SECONDS, CeleryDispatcher
+from workers.app import DUE_EVERY_SECONDS, dispatching
 from workers.app import create_app as create_celery_app
 
 PAGE = "world/2024/11/27/harbour/index.html"
@@ -45,8 +45,9 @@ def draft(client: TestClient, headers: Headers, **body: Any) -> None:
     assert response.status_code == 201, response.text
 
 
-def dispatcher(services: Services) -> CeleryDispatcher:
-    return CeleryDispatcher(create_celery_app(services.settings, lambda: services))
+def scheduler(services: Services) -> Services:
+    """`services` as beat's job runs with them: their sessions dispatch what they commit."""
+    return dispatching(services, create_celery_app(services.settings, lambda: services))
 
 
 def test_a_scheduled_publish_waits_then_goes_live_dated_by_its_embargo(
@@ -67,8 +68,8 @@ def test_a_scheduled_publish_waits_then_goes_live_dated_by_its_embargo(
     assert fingerprint(services).files == before.files
     assert fingerprint(services).rows["events"] == before.rows["events"]
 
-    assert run_due(services, dispatcher(services), now=due - timedelta(seconds=1)).outcomes == []
-    report = run_due(services, dispatcher(services), now=due + timedelta(seconds=1))
+    assert run_due(scheduler(services), now=due - timedelta(seconds=1)).outcomes == []
+    report = run_due(scheduler(services), now=due + timedelta(seconds=1))
     assert [outcome.status for outcome in report.outcomes] == ["live"]
     article = client.get("/v1/articles/harbour", headers=editor).json()
     assert article["status"] == "published"
@@ -77,7 +78,7 @@ def test_a_scheduled_publish_waits_then_goes_live_dated_by_its_embargo(
     assert article["last_event"]["kind"] == "publish"
     assert services.storage.get(article["key"]) is not None
     # Carried out once: running the job again does nothing.
-    assert run_due(services, dispatcher(services), now=due + timedelta(seconds=2)).outcomes == []
+    assert run_due(scheduler(services), now=due + timedelta(seconds=2)).outcomes == []
 
 
 def test_a_scheduled_unpublish_takes_a_live_article_down(
@@ -91,7 +92,7 @@ def test_a_scheduled_unpublish_takes_a_live_article_down(
     )
     assert response.status_code == 202, response.text
     assert response.json()["article"]["status"] == "published"
-    run_due(services, dispatcher(services), now=due + timedelta(seconds=1))
+    run_due(scheduler(services), now=due + timedelta(seconds=1))
     assert client.get("/v1/articles/harbour", headers=editor).json()["status"] == "unpublished"
     assert services.storage.get(PAGE) is None
 
@@ -109,9 +110,9 @@ def test_an_embargo_with_an_expiry(client: TestClient, editor: Headers, services
     )
     assert expiry.status_code == 202
     assert [s["action"] for s in expiry.json()["article"]["schedules"]] == ["publish", "unpublish"]
-    run_due(services, dispatcher(services), now=start + timedelta(seconds=1))
+    run_due(scheduler(services), now=start + timedelta(seconds=1))
     assert services.storage.get(PAGE) is not None
-    run_due(services, dispatcher(services), now=end + timedelta(seconds=1))
+    run_due(scheduler(services), now=end + timedelta(seconds=1))
     assert services.storage.get(PAGE) is None
 
 
@@ -124,7 +125,7 @@ def test_cancelling_gives_the_article_back_its_status(
     assert response.status_code == 200, response.text
     assert response.json()["article"]["status"] == "draft"
     assert response.json()["article"]["schedules"] == []
-    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    assert run_due(scheduler(services), now=later(120)).outcomes == []
     assert_problem(client.delete("/v1/articles/harbour/schedule", headers=editor), 404)
 
 
@@ -145,7 +146,7 @@ def test_publishing_now_makes_a_scheduled_publish_moot(
     client.post("/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(later(60))})
     response = client.post("/v1/articles/harbour/publish", headers=editor)
     assert response.json()["article"]["schedules"] == []
-    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    assert run_due(scheduler(services), now=later(120)).outcomes == []
 
 
 def test_unpublishing_now_cancels_what_was_scheduled(
@@ -154,7 +155,7 @@ def test_unpublishing_now_cancels_what_was_scheduled(
     draft(client, editor)
     client.post("/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(later(60))})
     client.post("/v1/articles/harbour/unpublish", headers=editor)
-    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    assert run_due(scheduler(services), now=later(120)).outcomes == []
     assert client.get("/v1/articles/harbour", headers=editor).json()["status"] == "unpublished"
 
 
@@ -241,7 +242,7 @@ def test_unpublishing_from_the_cli_cancels_a_scheduled_publish(
     draft(client, editor)
     client.post("/v1/articles/harbour/publish", headers=editor, json={"publish_at": iso(later(60))})
     pressrun(services, "unpublish", "harbour")
-    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    assert run_due(scheduler(services), now=later(120)).outcomes == []
     article = client.get("/v1/articles/harbour", headers=editor).json()
     assert (article["status"], article["schedules"]) == ("unpublished", [])
     assert services.storage.get(PAGE) is None
@@ -262,7 +263,7 @@ def test_publishing_from_the_cli_makes_a_scheduled_publish_moot(
     assert article["status"] == "published"
     # As through the API: the embargo is moot, the expiry stays.
     assert article["schedules"] == [pending("unpublish", expiry)]
-    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    assert run_due(scheduler(services), now=later(120)).outcomes == []
 
 
 def test_importing_makes_a_scheduled_publish_moot(
@@ -276,4 +277,4 @@ def test_importing_makes_a_scheduled_publish_moot(
     article = client.get("/v1/articles/harbour", headers=editor).json()
     assert (article["status"], article["schedules"]) == ("published", [])
     assert article["key"] == PAGE  # dated by the import: no longer an undated draft
-    assert run_due(services, dispatcher(services), now=later(120)).outcomes == []
+    assert run_due(scheduler(services), now=later(120)).outcomes == []

@@ -22,7 +22,7 @@ from pipeline.db import transaction
 from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.api.conftest import Headers, content
-from tests.api.test_schedule import dispatcher, iso
+from tests.api.test_schedule import iso, scheduler
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
 
 
@@ -67,10 +67,10 @@ def test_a_failing_schedule_backs_off_then_gives_up_and_says_so(
     poison(monkeypatch, "harbour")
     now, waits = due, []
     for attempt in range(1, schedule.MAX_ATTEMPTS + 1):
-        early = run_due(services, dispatcher(services), now=now - timedelta(seconds=1))
+        early = run_due(scheduler(services), now=now - timedelta(seconds=1))
         assert early.outcomes == []
         assert row_of(services).attempts == attempt - 1  # not tried before its time
-        run_due(services, dispatcher(services), now=now)
+        run_due(scheduler(services), now=now)
         row = row_of(services)
         assert row.attempts == attempt
         assert row.last_error == "RuntimeError: harbour cannot be published"
@@ -82,7 +82,7 @@ def test_a_failing_schedule_backs_off_then_gives_up_and_says_so(
     assert waits == [min(wait, schedule.BACKOFF_CAP) for wait in doubling]
     assert waits[-1] == schedule.BACKOFF_CAP
     assert row_of(services).failed_at == now
-    run_due(services, dispatcher(services), now=now + timedelta(days=1))
+    run_due(scheduler(services), now=now + timedelta(days=1))
     assert row_of(services).attempts == schedule.MAX_ATTEMPTS  # given up: never tried again
     shown = client.get("/v1/articles/harbour", headers=editor).json()["schedules"]
     assert shown == [
@@ -112,7 +112,7 @@ def test_rescheduling_a_failed_schedule_starts_its_tries_afresh(
     row = row_of(services)
     assert (row.attempts, row.failed_at, row.last_error) == (0, None, None)
     assert row.next_attempt_at == again
-    report = run_due(services, dispatcher(services), now=again)
+    report = run_due(scheduler(services), now=again)
     assert [outcome.status for outcome in report.outcomes] == ["live"]
 
 
@@ -127,6 +127,6 @@ def test_failing_schedules_never_keep_due_ones_waiting(
     poison(monkeypatch, "bad-one", "bad-two")
     outcomes = []
     for _ in range(2):  # the first run takes the two oldest; they wait, the next takes it
-        outcomes += run_due(services, dispatcher(services), now=due).outcomes
+        outcomes += run_due(scheduler(services), now=due).outcomes
     assert [outcome.status for outcome in outcomes] == ["live"]
     assert client.get("/v1/articles/harbour", headers=editor).json()["status"] == "published"

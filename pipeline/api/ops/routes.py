@@ -45,8 +45,7 @@ from pipeline.api.ops.session import (
 from pipeline.api.ops.settings import OpsSettings
 from pipeline.api.ops.templates import STATIC_TYPES, environment, static_file
 from pipeline.content.sanitize import SLUG_PATTERN
-from pipeline.db import transaction
-from pipeline.events.models import Event, EventStatus
+from pipeline.events import outbox
 from pipeline.schema import MAX_ID, utcnow
 
 log = logging.getLogger("pressrun.ops")
@@ -285,15 +284,15 @@ async def retry(event_id: EventId, request: Request, context: Context) -> Respon
 
 
 def _retry(context: ApiContext, event_id: int, operator: Operator) -> None:
-    with transaction(context.services.sessions) as session:
-        event = session.get(Event, event_id, with_for_update=True)
-        if event is None:
-            raise NotFound(f"no event {event_id}")
-        if event.status == EventStatus.LIVE:
-            raise Conflict(f"event {event_id} is already live")
-        event.status, event.attempts, event.error = EventStatus.ACCEPTED, 0, None
+    try:
+        with outbox.writing(context.services.sessions, later=True) as written:
+            outbox.send_again(written.session, event_id)
+    except outbox.NoSuchEvent as error:
+        raise NotFound(str(error)) from None
+    except outbox.AlreadyLive as error:
+        raise Conflict(str(error)) from None
     log.info("event %s retried from the dashboard by token %s", event_id, operator.name)
-    context.dispatch(event_id)
+    written.dispatch()
 
 
 # -- signing in and out ----------------------------------------------------------------------
