@@ -11,6 +11,7 @@ from pipeline.db import SessionFactory, make_engine, make_session_factory, upgra
 from pipeline.publish.build import Publisher
 from pipeline.related.index import RelatedIndex
 from pipeline.render.renderer import Renderer
+from pipeline.site.kinds import KINDS, Kinds
 from pipeline.storage import Storage, open_purger, open_storage
 
 
@@ -24,13 +25,18 @@ class Services:
     publisher: Publisher
     related: RelatedIndex
 
+    @property
+    def kinds(self) -> Kinds:
+        """The registry of output kinds the site is built by (the renderer's)."""
+        return self.renderer.kinds
+
 
 def create_services(settings: Settings, *, migrate: bool = True) -> Services:
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
     storage = open_storage(settings)
-    renderer = Renderer(settings)
+    renderer = Renderer(settings, KINDS)
     return Services(
         settings=settings,
         engine=engine,
