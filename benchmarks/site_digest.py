@@ -3,8 +3,9 @@ print the same digests before and after.
 
 The generated newsroom (`pressrun demo`'s, seeded) is published one event at a time on a
 pinned clock, then changed: articles updated, moved to another section (a redirect), taken
-down and brought back. The site is digested (sha256 over every (key, bytes) pair in key
-order), and so is the manifest (outputs and their data keys). A forced full rebuild follows,
+down and brought back. The site is digested (sha256 over every key in order with its bytes,
+and the content type and cache header it was last written with), and so is the manifest
+(outputs and their data keys). A forced full rebuild follows,
 digested again: it must give the same site.
 
     .venv/bin/python -m benchmarks.site_digest --articles 200
@@ -13,9 +14,10 @@ digested again: it must give the same site.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,37 @@ from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
 from pipeline.events.models import EventStatus
 from pipeline.events.processing import Outcome, dispatch_event
+from pipeline.publish.build import Publisher
 from pipeline.publish.models import Output, OutputDependency
 from pipeline.services import Services, create_services
+from pipeline.storage import Storage, StoredObject
 from workers.app import CeleryDispatcher, create_app
 
 CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Headers:
+    """A store that keeps the headers each key was last written with (a folder keeps none)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.written: dict[str, tuple[str, str]] = {}
+
+    def put(self, item: StoredObject) -> None:
+        self.put_many([item])
+
+    def put_many(self, items: Sequence[StoredObject]) -> None:
+        self.storage.put_many(items)
+        self.written |= {item.key: (item.content_type, item.cache_control) for item in items}
+
+    def delete(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self.storage.delete(keys)
+        for key in keys:
+            self.written.pop(key, None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
 
 
 class Site:
@@ -46,7 +74,11 @@ class Site:
             site_url="https://news.example.com",
             site_name="The Digest Gazette",
         )
-        self.services: Services = create_services(settings)
+        services = create_services(settings)
+        self.headers = Headers(services.storage)
+        self.services: Services = dataclasses.replace(
+            services, publisher=Publisher(services.renderer, self.headers)
+        )
         self.dispatcher = CeleryDispatcher(create_app(settings, lambda: self.services))
         self.ticks = 0
 
@@ -76,7 +108,11 @@ class Site:
     def site_digest(self) -> tuple[str, int]:
         storage = self.services.storage
         keys = sorted(storage.keys())
-        return _digest((key.encode(), storage.get(key) or b"") for key in keys), len(keys)
+        pairs = (
+            (f"{key} {self.headers.written.get(key)}".encode(), storage.get(key) or b"")
+            for key in keys
+        )
+        return _digest(pairs), len(keys)
 
     def manifest_digest(self) -> str:
         with transaction(self.services.sessions) as session:
