@@ -4,8 +4,10 @@ site's own rows say what their renders do."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +21,7 @@ from pipeline.site import impact
 from pipeline.site.kinds import KINDS, Each, OutputKind
 from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.site.planner import plan_everything
+from pipeline.storage import Storage, StoredObject
 from tests.conftest import Newsroom
 
 BRIEFING = OutputKind(
@@ -111,3 +114,46 @@ def test_a_kind_name_means_one_key_pattern() -> None:
         KINDS.adding(KINDS[Kind.HOME])
     with pytest.raises(ValueError, match="needs `lists`"):
         OutputKind("orphan_list", "orphans/{subject}.html", Renderer.list_top, "x.html")
+
+
+class Recording:
+    """The site's store, recording each put batch and delete call in order."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def put_many(self, items: Sequence[StoredObject]) -> None:
+        self.calls.append(("put", [item.key for item in items]))
+        self.storage.put_many(items)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self.calls.append(("delete", keys))
+        self.storage.delete(keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+
+def test_pages_are_written_before_their_lists_and_deleted_after_them(
+    services: Services,
+) -> None:
+    store = Recording(services.storage)
+    publisher = Publisher(services.renderer, cast(Storage, store))
+    newsroom = Newsroom(dataclasses.replace(services, publisher=publisher))
+    newsroom.publish(slug="older", section="world")
+    older = newsroom.key("older")
+    store.calls.clear()
+    newsroom.publish(slug="newer", section="world")  # "older" shows it in its rail
+    puts = [keys for call, keys in store.calls if call == "put"]
+    assert puts[0] == [newsroom.key("newer")]  # the event's own page, alone and first
+    assert [older] in puts
+    assert puts.index([older]) < min(i for i, keys in enumerate(puts) if "index.html" in keys)
+
+    newsroom.publish(slug="newer", section="business")  # moved: "world" lists drop it
+    store.calls.clear()
+    newsroom.unpublish("older")
+    deletes = [key for call, keys in store.calls if call == "delete" for key in keys]
+    assert {"world/index.html", older} <= set(deletes)
+    assert deletes.index("world/index.html") < deletes.index(older)
