@@ -130,89 +130,44 @@ class Kinds:
         return None if group is None else group.format(subject=spec.subject)
 
 
-def _latest(name: Kind, key: str, render: RenderFunction, template: str | None) -> OutputKind:
-    return OutputKind(name, key, render, template, lists="latest", group="latest")
-
-
-def _section(
-    name: Kind, key: str, render: RenderFunction, template: str, each: Each = Each.LIST
-) -> OutputKind:
-    return OutputKind(name, key, render, template, each, "section", "section:{subject}")
-
-
-def _tag(name: Kind, key: str, render: RenderFunction, each: Each = Each.LIST) -> OutputKind:
-    return OutputKind(name, key, render, "list.html", each, "tag", "tag:{subject}")
-
-
-def _page(name: Kind, key: str, template: str) -> OutputKind:
-    """A page of its own: an article's, or a redirect from the URL it had."""
-    return OutputKind(
-        name, key, Renderer.article, template, Each.ARTICLE, cache=Cache.LONG, order=Order.PAGE
-    )
-
+# Defaults, unless a row says otherwise: one output per list, a short cache, written with the
+# lists, recording the articles it shows ("article:<id>").
+NO_DATA: frozenset[str] = frozenset()
+LATEST, SECTION, TAG, MONTH = "latest", "section", "tag", "month"  # pipeline/site/lists.py
 
 KINDS = Kinds(
     (
-        _page(Kind.ARTICLE, "{subject}", "article.html"),
+        OutputKind(Kind.ARTICLE, "{subject}", Renderer.article, "article.html", Each.ARTICLE,
+                   cache=Cache.LONG, order=Order.PAGE),
         # Rendered from an article spec whose key the article has left; never planned.
-        _page(Kind.REDIRECT, "{subject}", "redirect.html"),
-        _latest(Kind.HOME, "index.html", Renderer.home, "home.html"),
-        _latest(Kind.FEED_LATEST, "feeds/latest.xml", Renderer.feed, "feed.xml"),
-        _latest(
-            Kind.FRAGMENT_LATEST,
-            "fragments/latest.html",
-            Renderer.fragment_latest,
-            "fragment_latest.html",
-        ),
-        _latest(Kind.API_LATEST, "api/latest.json", Renderer.api_latest, None),
-        _section(Kind.SECTION, "{subject}/index.html", Renderer.list_head, "list.html"),
-        _section(
-            Kind.SECTION_PAGE,
-            "{subject}/page/{page}/index.html",
-            Renderer.list_page,
-            "list.html",
-            Each.PAGE,
-        ),
-        _section(Kind.FEED_SECTION, "{subject}/feed.xml", Renderer.feed, "feed.xml"),
-        _tag(Kind.TAG, "tags/{subject}/index.html", Renderer.list_head),
-        _tag(Kind.TAG_PAGE, "tags/{subject}/page/{page}/index.html", Renderer.list_page, Each.PAGE),
-        OutputKind(
-            Kind.SITEMAP_MONTH,
-            "sitemaps/{subject}.xml",
-            Renderer.sitemap_month,
-            "sitemap.xml",
-            lists="month",
-            group="sitemaps",
-        ),
-        OutputKind(
-            Kind.SITEMAP_INDEX,
-            "sitemap.xml",
-            Renderer.sitemap_index,
-            "sitemap_index.xml",
-            Each.SITE,
-            lists="month",
-            group="sitemaps",
-            # Rendered from each month's count and newest update (sitemap_months rows).
-            data_keys=frozenset(),
-        ),
-        OutputKind(
-            Kind.NOT_FOUND,
-            "404.html",
-            Renderer.page,
-            "404.html",
-            Each.FURNITURE,
-            cache=Cache.LONG,
-            data_keys=frozenset(),
-        ),
-        OutputKind(
-            Kind.STATIC,
-            "static/{subject}",
-            Renderer.static,
-            None,
-            Each.FURNITURE,
-            cache=Cache.LONG,
-            data_keys=frozenset(),
-            subjects=static_files,
-        ),
+        OutputKind(Kind.REDIRECT, "{subject}", Renderer.article, "redirect.html", Each.ARTICLE,
+                   cache=Cache.LONG, order=Order.PAGE),
+        OutputKind(Kind.HOME, "index.html", Renderer.home, "home.html",
+                   lists=LATEST, group="latest"),
+        OutputKind(Kind.FEED_LATEST, "feeds/latest.xml", Renderer.feed, "feed.xml",
+                   lists=LATEST, group="latest"),
+        OutputKind(Kind.FRAGMENT_LATEST, "fragments/latest.html", Renderer.fragment_latest,
+                   "fragment_latest.html", lists=LATEST, group="latest"),
+        OutputKind(Kind.API_LATEST, "api/latest.json", Renderer.api_latest, None,
+                   lists=LATEST, group="latest"),
+        OutputKind(Kind.SECTION, "{subject}/index.html", Renderer.list_head, "list.html",
+                   lists=SECTION, group="section:{subject}"),
+        OutputKind(Kind.SECTION_PAGE, "{subject}/page/{page}/index.html", Renderer.list_page,
+                   "list.html", Each.PAGE, lists=SECTION, group="section:{subject}"),
+        OutputKind(Kind.FEED_SECTION, "{subject}/feed.xml", Renderer.feed, "feed.xml",
+                   lists=SECTION, group="section:{subject}"),
+        OutputKind(Kind.TAG, "tags/{subject}/index.html", Renderer.list_head, "list.html",
+                   lists=TAG, group="tag:{subject}"),
+        OutputKind(Kind.TAG_PAGE, "tags/{subject}/page/{page}/index.html", Renderer.list_page,
+                   "list.html", Each.PAGE, lists=TAG, group="tag:{subject}"),
+        OutputKind(Kind.SITEMAP_MONTH, "sitemaps/{subject}.xml", Renderer.sitemap_month,
+                   "sitemap.xml", lists=MONTH, group="sitemaps"),
+        # Rendered from each month's count and newest update (sitemap_months rows).
+        OutputKind(Kind.SITEMAP_INDEX, "sitemap.xml", Renderer.sitemap_index, "sitemap_index.xml",
+                   Each.SITE, lists=MONTH, group="sitemaps", data_keys=NO_DATA),
+        OutputKind(Kind.NOT_FOUND, "404.html", Renderer.page, "404.html", Each.FURNITURE,
+                   cache=Cache.LONG, data_keys=NO_DATA),
+        OutputKind(Kind.STATIC, "static/{subject}", Renderer.static, None, Each.FURNITURE,
+                   cache=Cache.LONG, data_keys=NO_DATA, subjects=static_files),
     )
-)
+)  # fmt: skip
