@@ -12,6 +12,7 @@ from pipeline.events.outbox import Dispatch, dispatch_after_commit
 from pipeline.publish.build import Publisher
 from pipeline.related.facade import RelatedIndex
 from pipeline.render.renderer import Renderer
+from pipeline.site.kinds import KINDS, Kinds
 from pipeline.storage import Storage, open_purger, open_storage
 
 
@@ -33,13 +34,18 @@ class Services:
         dispatch_after_commit(sessions, dispatch)
         return replace(self, sessions=sessions)
 
+    @property
+    def kinds(self) -> Kinds:
+        """The registry of output kinds the site is built by (the renderer's)."""
+        return self.renderer.kinds
+
 
 def create_services(settings: Settings, *, migrate: bool = True) -> Services:
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
     storage = open_storage(settings)
-    renderer = Renderer(settings)
+    renderer = Renderer(settings, KINDS)
     return Services(
         settings=settings,
         engine=engine,

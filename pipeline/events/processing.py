@@ -20,7 +20,8 @@ from pipeline.publish.refresh import mark_dirty_lists, unfinished_lists
 from pipeline.render.renderer import key_of
 from pipeline.schema import utcnow
 from pipeline.services import Services
-from pipeline.site.outputs import Kind, OutputSpec, list_group
+from pipeline.site.kinds import Kinds
+from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.site.planner import plan_change
 from pipeline.transient import is_transient
 
@@ -118,8 +119,10 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         with transaction(services.sessions) as session:
             article = _locked_article(session, event_id, article_id)
             changed = services.related.spread_change(session, article.id, spread)
-            specs = plan_change(session, services.settings, article, previous, changed)
-        lists = {} if inline else _group_lists(specs)
+            specs = plan_change(
+                session, services.settings, article, previous, changed, services.kinds
+            )
+        lists = {} if inline else _group_lists(services.kinds, specs)
         pages = specs - own_page - {spec for group in lists.values() for spec in group}
         report.add(
             services.publisher.build(services.sessions, pages, event_id=event_id, first_key=first)
@@ -172,10 +175,10 @@ def log_event(event: Event, stage: str) -> None:
     )
 
 
-def _group_lists(specs: set[OutputSpec]) -> dict[str, set[OutputSpec]]:
+def _group_lists(kinds: Kinds, specs: set[OutputSpec]) -> dict[str, set[OutputSpec]]:
     groups: dict[str, set[OutputSpec]] = {}
     for spec in specs:
-        group = list_group(spec)
+        group = kinds.group_of(spec)
         if group is not None:
             groups.setdefault(group, set()).add(spec)
     return groups

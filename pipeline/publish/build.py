@@ -24,7 +24,8 @@ from pipeline.publish import content_version, purges
 from pipeline.publish.models import Output, OutputDependency
 from pipeline.render.renderer import Rendered, Renderer
 from pipeline.schema import utcnow
-from pipeline.site.outputs import LEAF_KINDS, LONG_CACHE_KINDS, OutputSpec, content_type, url_path
+from pipeline.site.kinds import Cache, Kinds, Order
+from pipeline.site.outputs import OutputSpec, content_type, url_path
 from pipeline.storage import CdnPurger, Storage, StoredObject
 
 # SQLite caps bound parameters; chunk IN lists well under it.
@@ -33,6 +34,8 @@ CHUNK = 500
 # changes to the same outputs, which their own events will settle.
 MAX_RECHECKS = 3
 log = logging.getLogger("pressrun.build")
+# Deletions go after every write (waves 0 to 2): the lists, then the pages they linked to.
+DELETION_WAVE = {Order.LIST: 3, Order.PAGE: 4}
 
 
 @dataclass
@@ -93,13 +96,17 @@ class BuildStep:
     # The event's own article: written before every other page, which may link to it.
     first: bool = False
 
-    @property
-    def wave(self) -> int:
+    def wave(self, kinds: Kinds) -> int:
         """Writes go out in waves, each wave's puts at once (see `Storage.put_many`): the
-        event's article, then the other pages, then the lists that link to them."""
-        if self.first:
-            return 0
-        return 1 if self.spec.kind in LEAF_KINDS else 2
+        event's article, then the other pages, then the lists that link to them (each
+        kind's write order)."""
+        return 0 if self.first else int(kinds[self.spec.kind].order)
+
+    def order(self, kinds: Kinds) -> tuple[int, str]:
+        """Writes in their waves; deletions after all writes, pages last."""
+        if self.rendered is not None:
+            return (self.wave(kinds), self.spec.key)
+        return (DELETION_WAVE[kinds[self.spec.kind].order], self.spec.key)
 
 
 def digest(body: bytes) -> str:
@@ -118,10 +125,11 @@ class Publisher:
         self.renderer = renderer
         self.storage = storage
         self.purger = purger
+        self.kinds = renderer.kinds
         settings = renderer.settings
         self.cache_control = {
-            True: settings.cache_control_long,
-            False: settings.cache_control_short,
+            Cache.LONG: settings.cache_control_long,
+            Cache.SHORT: settings.cache_control_short,
         }
 
     def build(
@@ -176,7 +184,7 @@ class Publisher:
                     for fresh in [self.renderer.render(session, step.spec)]
                     if (digest(fresh.body) if fresh else None) != step.digest
                 ]
-            redo.sort(key=_order)
+            redo.sort(key=self._order)
             if redo:
                 log.info("re-check: %d outputs moved on while being written", len(redo))
                 report.add(self.sync(factory, redo, event_id, {"rechecks_redone": len(redo)}))
@@ -208,7 +216,7 @@ class Publisher:
                 steps.append(BuildStep(spec, rendered, body_digest, seen, spec.key == first_key))
             else:
                 unchanged += 1
-        steps.sort(key=_order)
+        steps.sort(key=self._order)
         return steps, unchanged
 
     def sync(
@@ -234,7 +242,7 @@ class Publisher:
         transaction: when it has not moved since the render, no re-check is needed."""
         report = SyncReport()
         writes = [step for step in steps if step.rendered is not None]
-        for _, wave in itertools.groupby(writes, key=lambda step: step.wave):
+        for _, wave in itertools.groupby(writes, key=lambda step: step.wave(self.kinds)):
             batch = list(wave)
             self.storage.put_many(
                 [self._stored(step.rendered, event_id) for step in batch if step.rendered]
@@ -261,6 +269,9 @@ class Publisher:
             purges.purge(self.purger, factory, tickets)
         return report, version
 
+    def _order(self, step: BuildStep) -> tuple[int, str]:
+        return step.order(self.kinds)
+
     def _stored(self, rendered: Rendered, event_id: int | None) -> StoredObject:
         # Object metadata is capped at 2 KB on S3: the first versions are plenty to trace.
         versions = ",".join(f"{a}:{v}" for a, v in sorted(rendered.versions.items())[:40])
@@ -268,20 +279,13 @@ class Publisher:
             key=rendered.key,
             body=rendered.body,
             content_type=content_type(rendered.key),
-            cache_control=self.cache_control[rendered.kind in LONG_CACHE_KINDS],
+            cache_control=self.cache_control[self.kinds[rendered.kind].cache],
             metadata={
                 "article-versions": versions,
                 "event-id": str(event_id or ""),
                 "template-hash": self.renderer.templates_hash,
             },
         )
-
-
-def _order(step: BuildStep) -> tuple[int, str]:
-    """Writes in their waves; deletions after all writes, pages last."""
-    if step.rendered is not None:
-        return (step.wave, step.spec.key)
-    return (4 if step.spec.kind in LEAF_KINDS else 3, step.spec.key)
 
 
 def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:

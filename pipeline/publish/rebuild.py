@@ -27,7 +27,7 @@ from pipeline.related.rails import placed_rails
 from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.site import lists
-from pipeline.site.outputs import Kind, OutputSpec
+from pipeline.site.outputs import OutputSpec
 from pipeline.site.planner import plan_everything
 from pipeline.transient import is_transient
 
@@ -109,7 +109,7 @@ def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> 
         # Every month recounted (the events keep the months they touch) before the plan
         # reads them; the report-only reconcile plans from the rows as they stand.
         lists.recount_months(session)
-        specs = sorted(plan_everything(session, services.settings))
+        specs = sorted(plan_everything(session, services.settings, services.kinds))
         payloads = [
             [
                 [str(spec.kind), spec.subject, spec.page]
@@ -218,7 +218,7 @@ def _work(
     services: Services, event_id: int, phase: str, payload: list[Any], options: dict[str, Any]
 ) -> dict[str, Any]:
     if phase == "render":
-        specs = {OutputSpec(Kind(kind), subject, int(page)) for kind, subject, page in payload}
+        specs = {OutputSpec(kind, subject, int(page)) for kind, subject, page in payload}
         report = services.publisher.build(
             services.sessions, specs, event_id=event_id, force=bool(options.get("force"))
         )

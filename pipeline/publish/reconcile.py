@@ -89,7 +89,7 @@ def _walk(services: Services, report: ReconcileReport, batch: int) -> list[Outpu
         if not key.startswith(PRIVATE_PREFIXES)
     }
     with transaction(services.sessions) as session:
-        specs = sorted(plan_everything(session, services.settings))
+        specs = sorted(plan_everything(session, services.settings, services.kinds))
     expected: set[str] = set()
     differing: list[OutputSpec] = []
     for start in range(0, len(specs), batch):

@@ -29,7 +29,7 @@ from pipeline.publish.build import SyncReport
 from pipeline.publish.models import ListRefresh, RefreshState
 from pipeline.schema import utcnow
 from pipeline.services import Services
-from pipeline.site.outputs import Kind, OutputSpec
+from pipeline.site.outputs import OutputSpec
 from pipeline.transient import is_transient
 
 FINISHED = (EventStatus.LIVE, EventStatus.FAILED)
@@ -46,7 +46,7 @@ def encode(specs: Iterable[OutputSpec]) -> list[list[Any]]:
 
 
 def decode(rows: Iterable[list[Any]]) -> set[OutputSpec]:
-    return {OutputSpec(Kind(kind), subject, int(page)) for kind, subject, page in rows}
+    return {OutputSpec(kind, subject, int(page)) for kind, subject, page in rows}
 
 
 def _locked_rows(session: Session, list_keys: Iterable[str]) -> dict[str, ListRefresh]:

@@ -1,18 +1,20 @@
 """Jinja2 rendering: one function per output kind, each a pure function of the database.
 
-Every render returns the bytes plus what they were built from (data keys and article
-versions), which the manifest records so a later change can find the outputs it affects.
+Which function and template render a kind is the kind's row in the registry
+(pipeline/site/kinds.py), which the renderer is built with. Every render returns the bytes
+plus what they were built from (data keys and article versions), which the manifest records
+so a later change can find the outputs it affects.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -26,6 +28,9 @@ from pipeline.related.models import RelatedRail
 from pipeline.site import lists
 from pipeline.site.lists import LATEST, ListRef, SortKey
 from pipeline.site.outputs import Kind, OutputSpec, article_key, url_path
+
+if TYPE_CHECKING:
+    from pipeline.site.kinds import Kinds
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # pipeline/: templates sit beside it
 # What `Renderer.prefetch` leaves in a render transaction's session.info, and how many
@@ -44,7 +49,7 @@ TEMPLATES_DIR = next(
 @dataclass
 class Rendered:
     key: str
-    kind: Kind
+    kind: str
     body: bytes
     data_keys: set[str] = field(default_factory=set)
     versions: dict[str, int] = field(default_factory=dict)
@@ -75,23 +80,30 @@ def readable_date(value: datetime) -> str:
     return f"{value.day} {value:%B %Y, %H:%M} UTC"
 
 
-def templates_hash() -> str:
+def templates_hash(folders: Sequence[Path] = (TEMPLATES_DIR,)) -> str:
     """Identifies the templates an output was rendered with (provenance metadata)."""
     digest = hashlib.sha256()
-    for path in sorted(TEMPLATES_DIR.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(TEMPLATES_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(folder).as_posix().encode())
+                digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 class Renderer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, kinds: Kinds, extra_templates: Sequence[Path] = ()
+    ) -> None:
+        """`kinds` is the registry it renders by; templates are looked up in
+        `extra_templates` (the templates of kinds added to the site's) before the site's."""
         self.settings = settings
-        self.templates_hash = templates_hash()
+        self.kinds = kinds
+        folders = (*extra_templates, TEMPLATES_DIR)
+        self.templates_hash = templates_hash(folders)
         self.site_url = settings.site_url.rstrip("/")
         self.env = Environment(
-            loader=FileSystemLoader(TEMPLATES_DIR),
+            loader=FileSystemLoader(folders),
             autoescape=select_autoescape(["html", "xml"]),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -101,27 +113,10 @@ class Renderer:
         self.env.filters["isodate"] = lambda value: value.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.env.globals["site"] = {"name": settings.site_name, "url": self.site_url}
         self.env.globals["rail_size"] = settings.rail_size
-        self._renderers: dict[Kind, Callable[[Session, OutputSpec], Rendered | None]] = {
-            Kind.ARTICLE: self._article,
-            Kind.REDIRECT: self._article,
-            Kind.HOME: self._home,
-            Kind.SECTION: self._list_head,
-            Kind.TAG: self._list_head,
-            Kind.SECTION_PAGE: self._list_page,
-            Kind.TAG_PAGE: self._list_page,
-            Kind.FEED_LATEST: self._feed,
-            Kind.FEED_SECTION: self._feed,
-            Kind.SITEMAP_MONTH: self._sitemap_month,
-            Kind.SITEMAP_INDEX: self._sitemap_index,
-            Kind.FRAGMENT_LATEST: self._fragment_latest,
-            Kind.API_LATEST: self._api_latest,
-            Kind.NOT_FOUND: self._not_found,
-            Kind.STATIC: self._static,
-        }
 
     def render(self, session: Session, spec: OutputSpec) -> Rendered | None:
         """The output's bytes from the current data, or None when it should not exist."""
-        return self._renderers[spec.kind](session, spec)
+        return self.kinds[spec.kind].render(self, session, spec)
 
     def prefetch(self, session: Session, specs: Iterable[OutputSpec]) -> None:
         """Read in bulk, for the rest of this transaction, what rendering `specs` one by one
@@ -151,12 +146,16 @@ class Renderer:
     def absolute(self, path: str) -> str:
         return self.site_url + path
 
-    def _page(self, template: str, **context: Any) -> bytes:
+    def _page(self, template: str | None, **context: Any) -> bytes:
+        assert template is not None, "a kind rendered from a template names one"
         return self.env.get_template(template).render(**context).encode("utf-8")
+
+    def _template(self, kind: str) -> str | None:
+        return self.kinds[kind].template
 
     # -- article pages -------------------------------------------------------------------
 
-    def _article(self, session: Session, spec: OutputSpec) -> Rendered | None:
+    def article(self, session: Session, spec: OutputSpec) -> Rendered | None:
         """The article living at this key, a redirect if it moved away, or nothing."""
         slug = spec.key.split("/")[-2]
         prefetched = session.info.get(ARTICLES_BY_SLUG, {})
@@ -174,7 +173,7 @@ class Renderer:
             spec.key,
             Kind.REDIRECT,
             self._page(
-                "redirect.html",
+                self._template(Kind.REDIRECT),
                 target=url_path(key_of(target)),
                 canonical=self.absolute(url_path(key_of(target))),
             ),
@@ -190,7 +189,7 @@ class Renderer:
         related = self.related_articles(session, article.id)
         url = url_path(key)
         body = self._page(
-            "article.html",
+            self._template(Kind.ARTICLE),
             article=self.article_view(article),
             canonical=self.absolute(url),
             latest=[self.teaser_view(item) for item in latest],
@@ -281,13 +280,13 @@ class Renderer:
 
     # -- lists ---------------------------------------------------------------------------
 
-    def _home(self, session: Session, spec: OutputSpec) -> Rendered:
+    def home(self, session: Session, spec: OutputSpec) -> Rendered:
         items = self._newest(session, LATEST, self.settings.home_size)
         rendered = Rendered(
             spec.key,
             spec.kind,
             self._page(
-                "home.html",
+                self._template(spec.kind),
                 items=[self.teaser_view(item) for item in items],
                 canonical=self.absolute("/"),
             ),
@@ -296,7 +295,9 @@ class Renderer:
         return rendered
 
     def _list_ref(self, spec: OutputSpec) -> ListRef:
-        kind = "section" if spec.kind in (Kind.SECTION, Kind.SECTION_PAGE) else "tag"
+        """The list an output of a list's kind shows."""
+        kind = self.kinds[spec.kind].lists
+        assert kind is not None, f"{spec.kind} shows no list"
         return ListRef(kind, spec.subject)
 
     def _newest(self, session: Session, ref: ListRef, limit: int) -> list[Article]:
@@ -315,23 +316,21 @@ class Renderer:
             tops[ref] = lists.newest(session, ref, longest)
         return tops[ref][:limit]
 
-    def _list_base(self, spec: OutputSpec) -> str:
-        if spec.kind in (Kind.SECTION, Kind.SECTION_PAGE):
-            return f"/{spec.subject}/"
-        return f"/tags/{spec.subject}/"
+    def _list_base(self, ref: ListRef) -> str:
+        return f"/{ref.value}/" if ref.kind == "section" else f"/tags/{ref.value}/"
 
-    def _list_head(self, session: Session, spec: OutputSpec) -> Rendered | None:
+    def list_head(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = self._list_ref(spec)
         size = self.settings.page_size
         total = lists.count(session, ref)
         if total == 0:
             return None
         items = self._newest(session, ref, size)
-        base = self._list_base(spec)
+        base = self._list_base(ref)
         older = lists.page_of(total - size - 1, size) if total > size else None
         return self._list_output(spec, ref, items, base, total, page=None, older=older, newer=None)
 
-    def _list_page(self, session: Session, spec: OutputSpec) -> Rendered | None:
+    def list_page(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = self._list_ref(spec)
         size = self.settings.page_size
         total = lists.count(session, ref)
@@ -341,7 +340,7 @@ class Renderer:
         items = lists.page(session, ref, spec.page, size, total)
         older = spec.page - 1 if spec.page > 1 else None
         newer = spec.page + 1 if spec.page < pages else 0  # 0: the list's front page
-        base = self._list_base(spec)
+        base = self._list_base(ref)
         return self._list_output(spec, ref, items, base, total, spec.page, older, newer)
 
     def _list_output(
@@ -364,7 +363,7 @@ class Renderer:
         heading = name if ref.kind == "section" else f"Tagged: {name}"
         canonical = self.absolute(f"{base}page/{page}/" if page else base)
         body = self._page(
-            "list.html",
+            self._template(spec.kind),
             heading=heading,
             list_kind=ref.kind,
             list_name=name,
@@ -383,17 +382,17 @@ class Renderer:
 
     # -- feeds, sitemaps, fragments ------------------------------------------------------
 
-    def _feed(self, session: Session, spec: OutputSpec) -> Rendered | None:
-        ref = LATEST if spec.kind == Kind.FEED_LATEST else ListRef("section", spec.subject)
+    def feed(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        ref = self._list_ref(spec)
         items = self._newest(session, ref, self.settings.feed_size)
         if not items:
             return None
-        page_url = "/" if ref is LATEST else f"/{spec.subject}/"
+        page_url = "/" if ref == LATEST else self._list_base(ref)
         title = self.settings.site_name
-        if ref is not LATEST:
+        if ref != LATEST:
             title = f"{display_name(spec.subject)} — {title}"
         body = self._page(
-            "feed.xml",
+            self._template(spec.kind),
             title=title,
             feed_url=self.absolute(url_path(spec.key)),
             page_url=self.absolute(page_url),
@@ -404,7 +403,7 @@ class Renderer:
         rendered.shows(items)
         return rendered
 
-    def _sitemap_month(self, session: Session, spec: OutputSpec) -> Rendered | None:
+    def sitemap_month(self, session: Session, spec: OutputSpec) -> Rendered | None:
         items = lists.entries(session, ListRef("month", spec.subject))
         if not items:
             return None
@@ -417,11 +416,13 @@ class Renderer:
             }
             for item in items
         ]
-        rendered = Rendered(spec.key, spec.kind, self._page("sitemap.xml", entries=urls))
+        rendered = Rendered(
+            spec.key, spec.kind, self._page(self._template(spec.kind), entries=urls)
+        )
         rendered.shows_versions((item.article_id, item.version) for item in items)
         return rendered
 
-    def _sitemap_index(self, session: Session, spec: OutputSpec) -> Rendered | None:
+    def sitemap_index(self, session: Session, spec: OutputSpec) -> Rendered | None:
         months = lists.months(session)
         if not months:
             return None
@@ -429,18 +430,20 @@ class Renderer:
             {"loc": self.absolute(f"/sitemaps/{month}.xml"), "lastmod": newest}
             for month, newest in months
         ]
-        return Rendered(spec.key, spec.kind, self._page("sitemap_index.xml", sitemaps=sitemaps))
+        body = self._page(self._template(spec.kind), sitemaps=sitemaps)
+        return Rendered(spec.key, spec.kind, body)
 
-    def _fragment_latest(self, session: Session, spec: OutputSpec) -> Rendered:
+    def fragment_latest(self, session: Session, spec: OutputSpec) -> Rendered:
         # One more than the rail shows: the page's script drops the reader's own article.
         items = self._newest(session, LATEST, self.settings.rail_size + 1)
-        body = self._page("fragment_latest.html", items=[self.teaser_view(i) for i in items])
+        teasers = [self.teaser_view(item) for item in items]
+        body = self._page(self._template(spec.kind), items=teasers)
         rendered = Rendered(spec.key, spec.kind, body)
         rendered.shows(items)
         return rendered
 
-    def _api_latest(self, session: Session, spec: OutputSpec) -> Rendered:
-        items = self._newest(session, LATEST, self.settings.feed_size)
+    def api_latest(self, session: Session, spec: OutputSpec) -> Rendered:
+        items = self._newest(session, self._list_ref(spec), self.settings.feed_size)
         tags = lists.tag_slugs(session, [item.id for item in items])
         payload = {
             "site": {"name": self.settings.site_name, "url": self.site_url},
@@ -463,10 +466,30 @@ class Renderer:
         rendered.shows(items)
         return rendered
 
-    def _not_found(self, session: Session, spec: OutputSpec) -> Rendered:
-        return Rendered(spec.key, spec.kind, self._page("404.html", canonical=self.absolute("/")))
+    def page(self, session: Session, spec: OutputSpec) -> Rendered:
+        """A page of the site's furniture, its template alone (the 404 page)."""
+        body = self._page(self._template(spec.kind), canonical=self.absolute("/"))
+        return Rendered(spec.key, spec.kind, body)
 
-    def _static(self, session: Session, spec: OutputSpec) -> Rendered | None:
+    def list_top(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        """The newest page's worth of a list in the kind's template, or nothing when the list
+        is empty: for a kind of page a list is shown in, added to the site's by one row."""
+        ref = self._list_ref(spec)
+        items = self._newest(session, ref, self.settings.page_size)
+        if not items:
+            return None
+        body = self._page(
+            self._template(spec.kind),
+            list_kind=ref.kind,
+            list_name=display_name(ref.value),
+            items=[self.teaser_view(item) for item in items],
+            canonical=self.absolute(url_path(spec.key)),
+        )
+        rendered = Rendered(spec.key, spec.kind, body)
+        rendered.shows(items)
+        return rendered
+
+    def static(self, session: Session, spec: OutputSpec) -> Rendered | None:
         if spec.subject not in static_files():
             return None
         return Rendered(spec.key, spec.kind, (TEMPLATES_DIR / "static" / spec.subject).read_bytes())

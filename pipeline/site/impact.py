@@ -26,7 +26,7 @@ from pipeline.related.preview import RailPreview
 from pipeline.render.renderer import key_of
 from pipeline.services import Services
 from pipeline.site.outputs import OutputSpec
-from pipeline.site.planner import FURNITURE, move_of, plan_move
+from pipeline.site.planner import move_of, plan_move
 
 Action = Literal["publish", "unpublish"]
 ACTOR = "what-if"
@@ -72,10 +72,10 @@ def impact(services: Services, slug: str, action: Action, now: datetime) -> list
         else:
             articles.take_down(article, now=now)
         rails = RailPreview(services.related).apply_change(session, article)
-        specs = plan_move(
-            session, services.settings, move_of(article, previous), rails, written=False
-        )
-    return sorted(specs - FURNITURE)
+        move = move_of(article, previous)
+        kinds = services.kinds
+        specs = plan_move(session, services.settings, move, rails, written=False, kinds=kinds)
+    return sorted(specs - kinds.furniture)
 
 
 def render_as_live(services: Services, slug: str, now: datetime) -> bytes:

@@ -189,6 +189,16 @@ def count_every(session: Session, kind: str) -> dict[str, int]:
     return found
 
 
+def every_list(session: Session, kind: str) -> list[ListRef]:
+    """Every list of `kind` the site has now: the latest list; each month with published
+    articles; every section and tag, empty ones included (counted on the way, for `count`)."""
+    if kind == LATEST.kind:
+        return [LATEST]
+    if kind == "month":
+        return [ListRef(kind, month) for month, _ in months(session)]
+    return [ListRef(kind, value) for value in count_every(session, kind)]
+
+
 def _published() -> Any:
     return Article.status == ArticleStatus.PUBLISHED
 

@@ -1,7 +1,10 @@
-"""The dependency table: every storage key, the renderer that makes it, and the data it shows.
+"""Outputs and their storage keys: every output is an `OutputSpec` (a kind's name and its
+parameters), and its key is a pure function of the spec.
 
-Each output is an `OutputSpec` (kind + parameters). Its key is a pure function of the spec,
-and what it depends on is recorded in the manifest as data keys (`article:42`) when rendered.
+What each kind is (its key pattern, list group, cache class, write order, renderer, the data
+keys it records) is one row in the registry, pipeline/site/kinds.py. A kind's name and key
+pattern are the manifest's and the store's vocabulary, so a name means one pattern in the
+whole process: each row claims its pattern here when it is made.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from enum import StrEnum
 
 
 class Kind(StrEnum):
+    """The names of the site's own kinds (their rows are in pipeline/site/kinds.py)."""
+
     ARTICLE = "article"
     REDIRECT = "redirect"
     HOME = "home"
@@ -29,39 +34,36 @@ class Kind(StrEnum):
     STATIC = "static"
 
 
-# Pages that readers reach through lists are written before the lists and deleted after them,
-# so no list ever links to a page that is not there.
-LEAF_KINDS = frozenset({Kind.ARTICLE, Kind.REDIRECT})
-# Cached long: they change only when their own article (or the site's look) does.
-LONG_CACHE_KINDS = frozenset({Kind.ARTICLE, Kind.REDIRECT, Kind.NOT_FOUND, Kind.STATIC})
-# Site furniture that does not depend on any article.
+# Each kind's key pattern, by name: "{subject}" and "{page}" stand for the spec's fields.
+KEY_PATTERNS: dict[str, str] = {}
+
+
+def claim_key_pattern(kind: str, pattern: str) -> None:
+    """Make `pattern` the key pattern of every output of kind `kind`; a name already taken
+    by another pattern is refused (the manifest could no longer say where its outputs are)."""
+    held = KEY_PATTERNS.setdefault(kind, pattern)
+    if held != pattern:
+        raise ValueError(f"output kind {kind!r} already has the key pattern {held!r}")
 
 
 @dataclass(frozen=True, order=True)
 class OutputSpec:
-    kind: Kind
+    kind: str  # a registered kind's name (a `Kind` member equals and hashes as its name)
     # A section or tag slug, a month "YYYY-MM", an article id, or an old storage key.
     subject: str = ""
     page: int = 0
 
     @property
     def key(self) -> str:
-        return _key(self)
+        return key_pattern(self.kind).format(subject=self.subject, page=self.page)
 
 
-def list_group(spec: OutputSpec) -> str | None:
-    """The coalescing unit a list output belongs to; None for pages rendered with their event."""
-    match spec.kind:
-        case Kind.HOME | Kind.FEED_LATEST | Kind.FRAGMENT_LATEST | Kind.API_LATEST:
-            return "latest"
-        case Kind.SECTION | Kind.SECTION_PAGE | Kind.FEED_SECTION:
-            return f"section:{spec.subject}"
-        case Kind.TAG | Kind.TAG_PAGE:
-            return f"tag:{spec.subject}"
-        case Kind.SITEMAP_MONTH | Kind.SITEMAP_INDEX:
-            return "sitemaps"
-        case _:
-            return None
+def key_pattern(kind: str) -> str:
+    if kind not in KEY_PATTERNS:
+        # The site's own rows claim their patterns when the registry is first imported
+        # (it imports the renderer, which imports this module).
+        import pipeline.site.kinds  # noqa: F401
+    return KEY_PATTERNS[kind]
 
 
 def article_key(section: str, published_at: datetime, slug: str) -> str:
@@ -76,40 +78,6 @@ def url_path(key: str) -> str:
     if key.endswith("/index.html"):
         return "/" + key.removesuffix("index.html")
     return "/" + key
-
-
-def _key(spec: OutputSpec) -> str:
-    subject, page = spec.subject, spec.page
-    match spec.kind:
-        case Kind.ARTICLE | Kind.REDIRECT:
-            # An article's key depends on its current data, so article specs carry the key.
-            return subject
-        case Kind.HOME:
-            return "index.html"
-        case Kind.SECTION:
-            return f"{subject}/index.html"
-        case Kind.SECTION_PAGE:
-            return f"{subject}/page/{page}/index.html"
-        case Kind.TAG:
-            return f"tags/{subject}/index.html"
-        case Kind.TAG_PAGE:
-            return f"tags/{subject}/page/{page}/index.html"
-        case Kind.FEED_LATEST:
-            return "feeds/latest.xml"
-        case Kind.FEED_SECTION:
-            return f"{subject}/feed.xml"
-        case Kind.SITEMAP_MONTH:
-            return f"sitemaps/{subject}.xml"
-        case Kind.SITEMAP_INDEX:
-            return "sitemap.xml"
-        case Kind.FRAGMENT_LATEST:
-            return "fragments/latest.html"
-        case Kind.API_LATEST:
-            return "api/latest.json"
-        case Kind.NOT_FOUND:
-            return "404.html"
-        case Kind.STATIC:
-            return f"static/{subject}"
 
 
 def month_of(published_at: datetime) -> str:

@@ -2,7 +2,8 @@
 which outputs showed the article; list positions say which pages it enters or leaves.
 
 A spec whose render comes back empty is deleted, so the plan never has to decide between
-"write" and "delete": it only names the outputs whose content may have changed.
+"write" and "delete": it only names the outputs whose content may have changed. Which outputs
+show which lists, and how many of them a list has, is the registry's (pipeline/site/kinds.py).
 """
 
 from __future__ import annotations
@@ -17,19 +18,11 @@ from sqlalchemy.orm import Session
 from pipeline.config import Settings
 from pipeline.content.models import Article, ArticleStatus, Redirect, Section
 from pipeline.publish.models import Output, OutputDependency
-from pipeline.render.renderer import key_of, static_files
+from pipeline.render.renderer import key_of
 from pipeline.site import lists
-from pipeline.site.lists import LATEST, ListRef, SortKey
+from pipeline.site.kinds import KINDS, Each, Kinds, OutputKind
+from pipeline.site.lists import ListRef, SortKey
 from pipeline.site.outputs import Kind, OutputSpec, article_key, month_of
-
-LATEST_OUTPUTS = frozenset(
-    OutputSpec(kind)
-    for kind in (Kind.HOME, Kind.FEED_LATEST, Kind.FRAGMENT_LATEST, Kind.API_LATEST)
-)
-# Site furniture: the 404 page and the static files (stylesheet, icon, demo pictures).
-FURNITURE = frozenset(
-    {OutputSpec(Kind.NOT_FOUND)} | {OutputSpec(Kind.STATIC, name) for name in static_files()}
-)
 
 
 @dataclass(frozen=True)
@@ -95,20 +88,27 @@ def plan_change(
     article: Article,
     previous: dict[str, Any] | None,
     changed_rails: set[int],
+    kinds: Kinds = KINDS,
 ) -> set[OutputSpec]:
     """The outputs a change written in this transaction touches."""
     move = move_of(article, previous)
     # The sitemap index reads each month's count and newest update from one row per month.
     lists.recount_months(session, {month_of(p.sort_key.published_at) for p in move.placements})
-    return plan_move(session, settings, move, changed_rails, written=True)
+    return plan_move(session, settings, move, changed_rails, written=True, kinds=kinds)
 
 
 def plan_move(
-    session: Session, settings: Settings, move: Move, changed_rails: set[int], *, written: bool
+    session: Session,
+    settings: Settings,
+    move: Move,
+    changed_rails: set[int],
+    *,
+    written: bool,
+    kinds: Kinds = KINDS,
 ) -> set[OutputSpec]:
     """The outputs `move` touches, by reads alone: of the database as the change left it
     (`written`), or as it stands before the change (what impact asks, writing nothing)."""
-    specs: set[OutputSpec] = set(FURNITURE)
+    specs: set[OutputSpec] = set(kinds.furniture)
     specs.add(OutputSpec(Kind.ARTICLE, move.key))
     if move.previous_key is not None:
         specs.add(OutputSpec(Kind.ARTICLE, move.previous_key))
@@ -117,7 +117,7 @@ def plan_move(
     for placement in move.placements:
         for ref in placement.lists:
             joins = 0 if written else _length_change(move, ref)
-            specs |= list_outputs(session, settings, ref, placement.sort_key, joins)
+            specs |= list_outputs(session, settings, ref, placement.sort_key, joins, kinds)
         # Articles published just after it carry it in their "Latest articles" rail.
         following = lists.after(session, placement.sort_key, settings.rail_size)
         specs |= {OutputSpec(Kind.ARTICLE, key_of(item)) for item in following}
@@ -136,20 +136,34 @@ def _length_change(move: Move, ref: ListRef) -> int:
 
 
 def list_outputs(
-    session: Session, settings: Settings, ref: ListRef, sort_key: SortKey, joins: int = 0
+    session: Session,
+    settings: Settings,
+    ref: ListRef,
+    sort_key: SortKey,
+    joins: int = 0,
+    kinds: Kinds = KINDS,
 ) -> set[OutputSpec]:
     """The outputs of one list that an article entering or leaving at `sort_key` can change
     (`joins`: what the change adds to the list's length that the database does not show yet)."""
-    if ref == LATEST:
-        return set(LATEST_OUTPUTS)
-    if ref.kind == "month":
-        return {OutputSpec(Kind.SITEMAP_MONTH, ref.value), OutputSpec(Kind.SITEMAP_INDEX)}
-    head, paged = (
-        (Kind.SECTION, Kind.SECTION_PAGE) if ref.kind == "section" else (Kind.TAG, Kind.TAG_PAGE)
-    )
-    specs = {OutputSpec(head, ref.value)}
-    if ref.kind == "section":
-        specs.add(OutputSpec(Kind.FEED_SECTION, ref.value))
+    showing = kinds.following(ref.kind)
+    specs = {OutputSpec(row.name) for row in showing if row.each == Each.SITE}
+    specs |= {OutputSpec(row.name, ref.value) for row in showing if row.each == Each.LIST}
+    paged = [row.name for row in showing if row.each == Each.PAGE]
+    if paged:
+        specs |= _pages(session, settings, ref, sort_key, joins, paged)
+    return specs
+
+
+def _pages(
+    session: Session,
+    settings: Settings,
+    ref: ListRef,
+    sort_key: SortKey,
+    joins: int,
+    paged: list[str],
+) -> set[OutputSpec]:
+    """The pages of list `ref` (in each of the `paged` kinds) that an article entering or
+    leaving at `sort_key` can change."""
     size = settings.page_size
     # The article's own membership cancels out of its position (it never sorts before
     # itself), so the position reads the same before and after the change.
@@ -157,8 +171,8 @@ def list_outputs(
     # Items after the change point shift by one; the page before it links to the next one,
     # and one page past the end may have just emptied.
     last = lists.page_count(lists.count(session, ref) + joins, size) + 1
-    specs |= {OutputSpec(paged, ref.value, number) for number in range(max(1, first - 1), last + 1)}
-    return specs
+    numbers = range(max(1, first - 1), last + 1)
+    return {OutputSpec(kind, ref.value, number) for kind in paged for number in numbers}
 
 
 def outputs_showing(session: Session, data_keys: list[str]) -> set[OutputSpec]:
@@ -167,7 +181,7 @@ def outputs_showing(session: Session, data_keys: list[str]) -> set[OutputSpec]:
         .join(OutputDependency, OutputDependency.output_key == Output.key)
         .where(OutputDependency.data_key.in_(data_keys))
     )
-    return {OutputSpec(Kind(kind), subject, page) for kind, subject, page in rows}
+    return {OutputSpec(kind, subject, page) for kind, subject, page in rows}
 
 
 def redirects_to(session: Session, article_id: int) -> set[OutputSpec]:
@@ -182,11 +196,11 @@ def article_pages(session: Session, article_ids: set[int]) -> set[OutputSpec]:
     return {OutputSpec(Kind.ARTICLE, key_of(article)) for article in articles if article.is_live}
 
 
-def plan_everything(session: Session, settings: Settings) -> set[OutputSpec]:
+def plan_everything(session: Session, settings: Settings, kinds: Kinds = KINDS) -> set[OutputSpec]:
     """Every output the site should have now (a full rebuild), plus what the manifest holds,
     so outputs that should no longer exist are deleted."""
-    specs: set[OutputSpec] = set(FURNITURE) | set(LATEST_OUTPUTS)
-    specs.add(OutputSpec(Kind.SITEMAP_INDEX))
+    specs: set[OutputSpec] = set(kinds.furniture)
+    specs |= {OutputSpec(row.name) for row in kinds if row.each == Each.SITE}
     # Three columns per article, not the articles: a worker never holds the archive (at
     # 100,000 articles loading them all here took one worker's memory to 549 MB).
     live = session.execute(
@@ -196,18 +210,23 @@ def plan_everything(session: Session, settings: Settings) -> set[OutputSpec]:
     )
     specs |= {OutputSpec(Kind.ARTICLE, article_key(*row)) for row in live}
     specs |= {OutputSpec(Kind.ARTICLE, key) for key in session.scalars(select(Redirect.old_key))}
-    for month, _ in lists.months(session):
-        specs.add(OutputSpec(Kind.SITEMAP_MONTH, month))
-    for kind, head, paged in (
-        ("section", Kind.SECTION, Kind.SECTION_PAGE),
-        ("tag", Kind.TAG, Kind.TAG_PAGE),
-    ):
-        for slug, members in lists.count_every(session, kind).items():
-            pages = lists.page_count(members, settings.page_size)
-            specs.add(OutputSpec(head, slug))
-            specs |= {OutputSpec(paged, slug, number) for number in range(1, pages + 1)}
-            if kind == "section":
-                specs.add(OutputSpec(Kind.FEED_SECTION, slug))
+    for list_kind in kinds.list_kinds:
+        specs |= _every_list_output(session, settings, kinds.following(list_kind), list_kind)
     manifest = session.execute(select(Output.kind, Output.subject, Output.page))
-    specs |= {OutputSpec(Kind(kind), subject, page) for kind, subject, page in manifest}
+    specs |= {OutputSpec(kind, subject, page) for kind, subject, page in manifest}
+    return specs
+
+
+def _every_list_output(
+    session: Session, settings: Settings, showing: list[OutputKind], list_kind: str
+) -> set[OutputSpec]:
+    """The outputs of every list of `list_kind` the site has now, in the kinds `showing` it."""
+    specs: set[OutputSpec] = set()
+    per_list = [row.name for row in showing if row.each == Each.LIST]
+    paged = [row.name for row in showing if row.each == Each.PAGE]
+    for ref in lists.every_list(session, list_kind):
+        specs |= {OutputSpec(kind, ref.value) for kind in per_list}
+        if paged:
+            pages = range(1, lists.page_count(lists.count(session, ref), settings.page_size) + 1)
+            specs |= {OutputSpec(kind, ref.value, number) for kind in paged for number in pages}
     return specs

@@ -27,7 +27,7 @@ from pipeline.render.renderer import key_of
 from pipeline.services import Services, create_services
 from pipeline.site import impact
 from pipeline.site.outputs import OutputSpec
-from pipeline.site.planner import FURNITURE, plan_change
+from pipeline.site.planner import plan_change
 from tests.api.conftest import Headers, ServerThread, content, fingerprint
 from tests.conftest import Newsroom, article_data
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
@@ -98,7 +98,7 @@ def impact_by_writing(services: Services, slug: str, action: impact.Action) -> l
         assert article is not None
         rails = services.related.apply_change(session, article)
         specs = plan_change(session, services.settings, article, event.previous, rails)
-    return sorted(specs - FURNITURE)
+    return sorted(specs - services.kinds.furniture)
 
 
 CHANGES = [

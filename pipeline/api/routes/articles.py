@@ -44,7 +44,7 @@ from pipeline.content import articles, schedule
 from pipeline.content.models import Article, ArticleStatus, Preview, ScheduleAction, Section
 from pipeline.db import transaction
 from pipeline.site import impact
-from pipeline.site.outputs import list_group, url_path
+from pipeline.site.outputs import url_path
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -101,9 +101,10 @@ def get_impact(
         _visible(session, caller, slug)
     specs = impact.impact(context.services, slug, action, context.clock())
     site = context.services.settings.site_url.rstrip("/")
+    group_of = context.services.kinds.group_of
     outputs = [
         ImpactOutput(
-            key=spec.key, kind=spec.kind, url=site + url_path(spec.key), group=list_group(spec)
+            key=spec.key, kind=spec.kind, url=site + url_path(spec.key), group=group_of(spec)
         )
         for spec in specs
     ]
