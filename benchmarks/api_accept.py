@@ -13,17 +13,12 @@ the spread (lowest to highest round).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -32,9 +27,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.realstack import RealStack, free_port, real_stack
+from tests.realstack import Stack, bench_stack
 
-BIN = Path(sys.executable).parent
 WARM_UP = 10
 _numbers = count()
 
@@ -78,40 +72,8 @@ class Round:
         return len(self.burst) / self.burst_seconds
 
 
-@contextmanager
-def api_process(stack: RealStack) -> Iterator[str]:
-    port = free_port()
-    # Throughput is measured here, not the per-token limit.
-    env = {**stack.env, "PRESSRUN_API_RATE_PER_MINUTE": str(10**9)}
-    with (stack.folder / "api.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(BIN / "pressrun"), "api", "--port", str(port), "--log-level", "warning"],
-            env=env, cwd=stack.folder, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the API did not start: see api.log")
-            time.sleep(0.2)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-
-
-def token(stack: RealStack) -> str:
-    made = subprocess.run(
-        [str(BIN / "pressrun"), "tokens", "create", "--scope", "publish", "--name", "bench"],
-        env=stack.env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+def token(stack: Stack) -> str:
+    made = stack.pressrun("tokens", "create", "--scope", "publish", "--name", "bench")
     return made.stdout.splitlines()[-1]
 
 
@@ -205,25 +167,27 @@ def main() -> None:
     console = Console(width=None if sys.stdout.isatty() else 140)
     with (
         tempfile.TemporaryDirectory() as folder,
-        real_stack(Path(folder), redis_db=13) as stack,
+        bench_stack(Path(folder), redis_db=13) as stack,
     ):
         stack.start_workers(options.workers)
-        with api_process(stack) as url:
-            secret = token(stack)
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}) as c:
-                for _ in range(WARM_UP):  # connections, templates, the first pages
-                    publish(c)
-            rounds = [run_round(url, secret, options) for _ in range(options.rounds)]
-            report(rounds, options)
-            if options.workers:
-                drained = wait_quiet(url, secret, options.drain_timeout)
-                total = sum(len(r.sequential) + len(r.burst) for r in rounds) + WARM_UP
-                console.print(
-                    f"all {total} publishes live {drained:.0f} s after the last was accepted"
-                    if drained is not None
-                    else f"publishes still rendering after {options.drain_timeout:.0f} s"
-                )
-        shutil.copy(Path(folder) / "api.log", Path(tempfile.gettempdir()) / "api_accept.log")
+        # Throughput is measured here, not the per-token limit.
+        api = stack.start_api("--log-level", "warning", PRESSRUN_API_RATE_PER_MINUTE=str(10**9))
+        secret = token(stack)
+        with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {secret}"}) as c:
+            for _ in range(WARM_UP):  # connections, templates, the first pages
+                publish(c)
+        rounds = [run_round(api.url, secret, options) for _ in range(options.rounds)]
+        report(rounds, options)
+        if options.workers:
+            drained = wait_quiet(api.url, secret, options.drain_timeout)
+            total = sum(len(r.sequential) + len(r.burst) for r in rounds) + WARM_UP
+            console.print(
+                f"all {total} publishes live {drained:.0f} s after the last was accepted"
+                if drained is not None
+                else f"publishes still rendering after {options.drain_timeout:.0f} s"
+            )
+        api.stop()
+        shutil.copy(api.log, Path(tempfile.gettempdir()) / "api_accept.log")
 
 
 if __name__ == "__main__":

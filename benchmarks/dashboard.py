@@ -20,13 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert, select, text
 
-from benchmarks.realstack import PG
 from pipeline.api.app import create_app
 from pipeline.api.models import Scope
 from pipeline.api.settings import ApiSettings
@@ -36,6 +34,7 @@ from pipeline.content.models import Article, ArticleStatus, Section
 from pipeline.db import transaction
 from pipeline.events.models import Event, EventKind, EventStatus
 from pipeline.services import Services, create_services
+from tests.realstack import create_database, drop_database
 
 SECTIONS = ("politics", "business", "culture", "sport", "science")
 # (status, share) of a day's events: nearly all live, a few failed or on their way.
@@ -174,14 +173,11 @@ def _insert(services: Services, rows: list[dict[str, Any]]) -> int:
 
 @contextmanager
 def fresh_database() -> Iterator[str]:
-    name = f"pressrun_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    url = create_database("pressrun_bench")
     try:
-        yield f"{PG}/{name}"
+        yield url
     finally:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
 
 
 def timed(client: TestClient, path: str, requests: int) -> list[float]:

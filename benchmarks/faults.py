@@ -17,13 +17,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.faults import scenarios
-from tests.faults.harness import MotoServer, Stack, build_stack, tear_down
+from tests.faults.harness import FaultStack, fault_stacks
+from tests.realstack import MotoServer
 
 # The sizes.
 SIZES = {
@@ -39,7 +39,7 @@ SIZES = {
 }
 
 
-def run(name: str, make_stack: Callable[..., Stack], changes: int, rate: float) -> Any:
+def run(name: str, make_stack: Callable[..., FaultStack], changes: int, rate: float) -> Any:
     seconds = changes / rate
     if name == "sigkill":
         return scenarios.sigkill(make_stack, changes, seconds)
@@ -61,24 +61,6 @@ def run(name: str, make_stack: Callable[..., Stack], changes: int, rate: float) 
     return scenarios.no_faults(make_stack, changes, seconds)
 
 
-@contextmanager
-def stacks(folder: Path, moto: MotoServer) -> Iterator[Callable[..., Stack]]:
-    built: list[Stack] = []
-
-    def make(**options: Any) -> Stack:
-        path = folder / f"stack-{len(built)}"
-        path.mkdir()
-        stack = build_stack(path, moto, **options)
-        built.append(stack)
-        return stack
-
-    try:
-        yield make
-    finally:
-        for stack in built:
-            tear_down(stack)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -98,7 +80,7 @@ def main() -> int:
         for name in names:
             began = time.monotonic()
             (folder / name).mkdir()
-            with stacks(folder / name, moto) as make_stack:
+            with fault_stacks(folder / name, moto) as make_stack:
                 result = run(name, make_stack, options.changes or SIZES[name], options.rate)
                 print(f"{result.line} [{time.monotonic() - began:.0f} s]", flush=True)
                 if not result.findings.clean:

@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from benchmarks.realstack import real_stack
 from pipeline.cli.demo_content import generate_articles
 from pipeline.content import articles
 from pipeline.content.inputs import ArticleInput, parse_article
@@ -27,6 +26,7 @@ from pipeline.db import transaction
 from pipeline.events.models import Event, EventStatus
 from pipeline.events.processing import dispatch_event
 from pipeline.services import Services, create_services
+from tests.realstack import bench_stack
 from workers.app import CeleryDispatcher, create_app
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     options = parser.parse_args()
     console = Console()
-    with tempfile.TemporaryDirectory() as folder, real_stack(Path(folder)) as stack:
+    with tempfile.TemporaryDirectory() as folder, bench_stack(Path(folder)) as stack:
         stack.start_workers(options.workers)
         services = create_services(stack.settings, migrate=False)
         dispatcher = CeleryDispatcher(create_app(stack.settings, lambda: services))

@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from benchmarks import hugo_site
 from benchmarks.publish_latency import percentile, stage_times, wait_live
-from benchmarks.realstack import copy_database, database_exists, real_stack, s3_client
 from pipeline.cli.demo_content import generate_articles
 from pipeline.config import Settings
 from pipeline.content import articles
@@ -46,6 +45,7 @@ from pipeline.publish.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statis
 from pipeline.related.models import RelatedDocument
 from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
+from tests.realstack import bench_stack, copy_database, database_exists, database_name, s3_client
 from workers.app import CeleryDispatcher, create_app
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -180,7 +180,7 @@ def wait_rebuilt(services: Services, event_id: int, timeout: float = 7200) -> di
 def put_ceiling(endpoint: str, body: bytes, seconds: float = 4.0) -> float:
     """The S3 server's own PUT rate for objects like ours: the best of a few client
     concurrencies, each putting `body` as fast as the server takes it for `seconds`."""
-    client = s3_client(endpoint)
+    client = s3_client(endpoint, connections=32)
     client.create_bucket(Bucket="ceiling")
     rates = []
     for threads in (4, 8, 16):
@@ -297,7 +297,7 @@ def real(
     if template is not None:
         template = f"{template}_{size}"
     reuse = index_only and template is not None and database_exists(template)
-    with real_stack(folder, template=template if reuse else None, **overrides) as stack:
+    with bench_stack(folder, template=template if reuse else None, **overrides) as stack:
         services = create_services(stack.settings, migrate=False)
         row = Row(size, f"real stack ({storage})", index_only=index_only, reused=reuse)
         if index_only and not reuse:
@@ -305,7 +305,7 @@ def real(
             import_and_index(services, inputs, size, row)
             services.engine.dispose()
             if template is not None:
-                copy_database(stack.database, template)
+                copy_database(database_name(stack.settings.database_url), template)
         stack.start_workers(2)
         dispatcher = CeleryDispatcher(create_app(stack.settings, lambda: services))
         if not index_only:

@@ -28,7 +28,7 @@ from pipeline.events.models import Event
 from pipeline.publish.models import Output
 from pipeline.services import Services, create_services
 from tests.conftest import SITE_URL
-from tests.integration.conftest import free_port, wait_for_port
+from tests.ports import free_port, wait_for_port
 
 WEBHOOK_SECRET = "test-webhook-secret"
 COUNTED = (Article, Event, Output, Redirect, Section, Tag, Schedule, Preview, UndatedDraft,

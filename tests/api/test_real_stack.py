@@ -5,15 +5,9 @@ A newsroom tool's whole round trip, checked by reading the bucket back."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,29 +15,10 @@ import pytest
 
 from pipeline.api.signatures import sign
 from tests.api.conftest import content
-from tests.integration.conftest import Stack, free_port, wait_for_port
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
 SECRET = "real-stack-webhook-secret"
-
-
-def start(stack: Stack, name: str, *command: str) -> subprocess.Popen[bytes]:
-    with (stack.folder / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(
-            list(command), env=stack.env, cwd=stack.folder, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
 
 
 @pytest.fixture
@@ -51,27 +26,18 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
     """Workers, beat and the API running; a client holding a fresh admin token."""
     stack.env["PRESSRUN_WEBHOOK_SECRET"] = SECRET
     stack.start_workers(2)
-    port = free_port()
-    pressrun = str(shutil.which("pressrun", path=str(BIN)))
-    server = start(stack, "api", pressrun, "api", "--host", "127.0.0.1", "--port", str(port))
-    # The real beat, with a schedule file of its own (`pressrun beat` uses a fixed one in /tmp,
-    # shared by every beat on the machine).
-    beat = start(stack, "beat", str(BIN / "celery"), "-A", "workers.celery", "beat",
-                 "--loglevel", "INFO", "-s", str(stack.folder / "beat-schedule"))  # fmt: skip
+    server = stack.start_api("--host", "127.0.0.1")
+    stack.start_beat()
     try:
-        wait_for_port(port, timeout=60)
         token = stack.pressrun("tokens", "create", "--scope", "admin", "--name", "newsroom")
         secret = token.stdout.splitlines()[-1]
         with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {secret}"},
-            timeout=60,
+            base_url=server.url, headers={"Authorization": f"Bearer {secret}"}, timeout=60
         ) as client:
             yield client
     finally:
-        stop(server)
-        stop(beat)
-        logs = (stack.folder / "api.log").read_text(errors="replace")
+        stack.close()
+        logs = server.log.read_text(errors="replace")
         assert "Traceback" not in logs, logs[-3000:]
 
 

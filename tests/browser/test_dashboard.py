@@ -9,12 +9,8 @@ are saved under test-artifacts/ (dashboard.png, dashboard-phone.png).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,11 +26,9 @@ from tests.browser.chromium import ARTIFACTS, CHROMIUM, MISSING, launch, local_c
 from tests.integration.conftest import (  # noqa: F401 (fixtures)
     Stack,
     database_url,
-    free_port,
     make_stack,
     redis_url,
     s3_endpoint,
-    wait_for_port,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -93,31 +87,11 @@ def fleet(
     assert token.startswith("prt_"), created.stdout
     stack.start_workers(2)
     assert "NoSuchBucket" in stack.worker_logs()  # the workers said so at start
-    executable = shutil.which("pressrun", path=str(Path(sys.executable).parent))
-    assert executable is not None
-    port = free_port()
-    log = tmp_path / "api.log"
-    with log.open("wb") as output:
-        api = subprocess.Popen(
-            [executable, "api", "--port", str(port), "--log-level", "warning"],
-            env=stack.env,
-            cwd=tmp_path,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    api = stack.start_api("--log-level", "warning")
     try:
-        wait_for_port(port, timeout=60)
-        yield Fleet(stack, f"http://127.0.0.1:{port}", token, api, log)
+        yield Fleet(stack, api.url, token, api.process, api.log)
     finally:
-        if api.poll() is None:
-            os.killpg(api.pid, signal.SIGTERM)
-            try:
-                api.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(api.pid, signal.SIGKILL)
-                api.wait(10)
-        stack.stop_workers()
+        stack.close()
 
 
 @pytest.fixture

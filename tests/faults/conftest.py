@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.faults.harness import PG_HOST, MotoServer, Stack, build_stack, tear_down
+from tests.faults.harness import FaultStack, fault_stacks
+from tests.realstack import PG_HOST, MotoServer, admin
 
 FIGURES: list[str] = []
 
@@ -19,7 +20,7 @@ FIGURES: list[str] = []
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
     try:
-        psycopg.connect(f"{PG_HOST}/postgres", connect_timeout=5).close()
+        admin().close()
     except psycopg.OperationalError as error:
         pytest.fail(f"PostgreSQL is unreachable at {PG_HOST}: {error}")
     server = MotoServer()
@@ -28,19 +29,9 @@ def moto() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def make_stack(tmp_path: Path, moto: MotoServer) -> Iterator[Callable[..., Stack]]:
-    built: list[Stack] = []
-
-    def make(**options: Any) -> Stack:
-        folder = tmp_path / f"stack-{len(built)}"
-        folder.mkdir()
-        stack = build_stack(folder, moto, **options)
-        built.append(stack)
-        return stack
-
-    yield make
-    for stack in built:
-        tear_down(stack)
+def make_stack(tmp_path: Path, moto: MotoServer) -> Iterator[Callable[..., FaultStack]]:
+    with fault_stacks(tmp_path, moto) as make:
+        yield make
 
 
 @pytest.fixture

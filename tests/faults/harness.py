@@ -1,10 +1,10 @@
-"""The fault-test harness: a private production stack, a mixed editorial workload, fault
-injectors, and the checker that compares storage with a fresh render of the database.
+"""The fault-test harness: fault injection on the real stack (`tests/realstack.py`), a mixed
+editorial workload, and the checker that compares storage with a fresh render of the database.
 
 The stack is the one the README describes, on this machine and private to one test: a
 PostgreSQL database of its own, a `redis-server` on a free port (so a test can stop and start
-it without touching the machine's shared Redis), moto_server on a free port (optionally
-behind the fault proxy), `pressrun worker` processes and the real beat (the outbox relay).
+it without touching the machine's shared Redis), moto_server (optionally behind the fault
+proxy), `pressrun worker` processes and the real beat (the outbox relay).
 
 The checker is the heart: once the system is quiet it renders every output the site should
 have from the database and compares storage with it, object by object, reading storage
@@ -20,50 +20,34 @@ directly (never through the fault proxy):
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import re
-import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-import psutil
-import psycopg
-import redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from pipeline.config import Settings
 from pipeline.content import articles
 from pipeline.content.inputs import parse_article
 from pipeline.content.models import Article, ArticleStatus
-from pipeline.db import make_engine, transaction, upgrade
-from pipeline.events.models import UNFINISHED, Event, EventKind, EventStatus
+from pipeline.db import transaction
+from pipeline.events.models import Event, EventKind, EventStatus
 from pipeline.events.processing import dispatch_event
-from pipeline.publish.models import ListRefresh, RebuildChunk, RefreshState
-from pipeline.services import Services, create_services
+from pipeline.services import Services
 from pipeline.site.planner import plan_everything
 from pipeline.transient import is_transient
 from tests.faults.proxy import FaultPlan, FaultProxy
-from tests.ports import free_port, wait_for_port
+from tests.realstack import PREFIX, MotoServer, Stack, admin, database_name, private_stack
 
-PG_HOST = os.environ.get("PRESSRUN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
-PREFIX = "site"
 # What a rolled-back change carries, so its traces can be found anywhere.
 PHANTOM_SLUG = "rolledback"
 PHANTOM_SECTION = "phantomsection"
@@ -71,112 +55,13 @@ PHANTOM_TITLE = "PHANTOMTITLE"
 PHANTOM_TAG = "phantomtag"
 
 
-# -- processes and ports ------------------------------------------------------------------------
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    """SIGTERM (to the process group when it leads one), then SIGKILL after `timeout`."""
-    if process.poll() is not None:
-        return
-    _signal(process, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        _signal(process, signal.SIGKILL)
-        process.wait(10)
-
-
-def _signal(process: subprocess.Popen[bytes], number: int, group: bool = True) -> None:
-    """Signal a process this harness started (and its group), never a reaped pid that may
-    belong to someone else by now."""
-    if process.poll() is not None:
-        return
-    try:
-        if group and os.getpgid(process.pid) == process.pid:
-            os.killpg(process.pid, number)
-        else:
-            os.kill(process.pid, number)
-    except ProcessLookupError:
-        pass
-
-
-class RedisServer:
-    """A private `redis-server` without persistence: stopping it loses every queued message,
-    as a broker crash does."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.stops = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        executable = shutil.which("redis-server")
-        assert executable, "redis-server is not installed"
-        self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder),
-             "--logfile", str(self.folder / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-            self.stops += 1
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_connect_timeout=2)
-
-
-class MotoServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        executable = shutil.which("moto_server", path=str(BIN))
-        assert executable, "moto_server is missing: install the test extras (make install)"
-        self.process = subprocess.Popen(
-            [executable, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        stop_process(self.process)
-
-
-def create_database() -> str:
-    name = f"pressrun_faults_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG_HOST}/postgres", autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_HOST}/{name}"
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{PG_HOST}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def terminate_connections(url: str) -> int:
     """pg_terminate_backend on every connection to the test database but this one."""
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{PG_HOST}/postgres", autocommit=True) as admin:
-        rows = admin.execute(
+    with admin() as connection:
+        rows = connection.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
+            (database_name(url),),
         ).fetchall()
     return sum(1 for (done,) in rows if done)
 
@@ -185,219 +70,14 @@ def terminate_connections(url: str) -> int:
 
 
 @dataclass
-class Worker:
-    number: int
-    process: subprocess.Popen[bytes]
-    log: Path
+class FaultStack(Stack):
+    """A private stack whose workers may reach S3 through the fault proxy."""
 
-    def ready(self) -> bool:
-        return "ready." in self.log.read_text(errors="replace")
-
-    def pool_children(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-
-@dataclass
-class Stack:
-    """One private newsroom on the production stack, driven in-process by the harness."""
-
-    folder: Path
-    settings: Settings  # what the workers use (S3 through the proxy, when there is one)
-    services: Services  # the harness's own: direct to the S3 server, for writes and checks
-    env: dict[str, str]
-    redis: RedisServer
-    moto: MotoServer
-    bucket: str
     proxy: FaultProxy | None = None
-    workers: list[Worker] = field(default_factory=list)
-    beat: subprocess.Popen[bytes] | None = None
-    worker_module: str | None = None
-    faults: Counter[str] = field(default_factory=Counter)
-    _dispatcher: Any = None
-    _numbers: Any = field(default_factory=lambda: iter(range(10**6)))
-
-    # -- processes ---------------------------------------------------------------------------
-
-    def worker_command(self) -> list[str]:
-        if self.worker_module:
-            # The real `pressrun` command line, with a test plugin installed first.
-            return [sys.executable, "-m", self.worker_module]
-        executable = shutil.which("pressrun", path=str(BIN))
-        assert executable is not None
-        return [executable]
-
-    def start_worker(self, wait: bool = True, **extra_env: str) -> Worker:
-        number = next(self._numbers)
-        log = self.folder / f"worker-{number}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [*self.worker_command(), "worker", "--concurrency", "1", "--loglevel", "INFO"],
-                env={**self.env, **extra_env}, cwd=self.folder, stdout=output,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        worker = Worker(number, process, log)
-        self.workers.append(worker)
-        if wait:
-            self.wait_ready([worker])
-        return worker
-
-    def start_workers(self, count: int = 2, **extra_env: str) -> list[Worker]:
-        started = [self.start_worker(wait=False, **extra_env) for _ in range(count)]
-        self.wait_ready(started)
-        return started
-
-    def wait_ready(self, workers: list[Worker], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(worker.ready() for worker in workers):
-                return
-            for worker in workers:
-                if worker.process.poll() is not None:
-                    raise AssertionError(f"worker {worker.number} exited:\n{self.logs()[-3000:]}")
-            time.sleep(0.1)
-        raise TimeoutError(f"workers not ready after {timeout}s:\n{self.logs()[-3000:]}")
-
-    def alive_workers(self) -> list[Worker]:
-        return [worker for worker in self.workers if worker.process.poll() is None]
-
-    def kill_worker(self, worker: Worker, how: str = "whole") -> None:
-        """SIGKILL a whole worker (its container dies) or only its pool process (the kernel's
-        OOM killer): the message it was running is then handed back by Celery at once."""
-        if how == "pool":
-            for child in worker.pool_children():
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    child.kill()
-                    self.faults["SIGKILL pool process"] += 1
-        else:
-            _signal(worker.process, signal.SIGKILL)
-            worker.process.wait(10)
-            self.faults["SIGKILL whole worker"] += 1
-
-    def terminate_worker(self, worker: Worker, grace: float = 30.0) -> float:
-        """SIGTERM to the worker's main process only, as `docker stop` does; SIGKILL after
-        `grace` seconds. Returns how long it took to exit."""
-        started = time.monotonic()
-        pool = worker.pool_children()
-        _signal(worker.process, signal.SIGTERM, group=False)
-        try:
-            worker.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            _signal(worker.process, signal.SIGKILL)
-            worker.process.wait(10)
-            self.faults["SIGTERM grace exceeded"] += 1
-        self.faults["SIGTERM"] += 1
-        took = time.monotonic() - started
-        # A pool process must not outlive its worker (it would hold a message unseen).
-        time.sleep(0.5)
-        for child in pool:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if child.status() != psutil.STATUS_ZOMBIE:
-                    self.faults["pool process outlived its worker"] += 1
-                    child.kill()
-        return took
-
-    def start_beat(self) -> None:
-        # The real beat (`pressrun beat` is this with the default schedule file, which is a
-        # fixed path in /tmp shared by every beat on the machine: each test has its own).
-        log = self.folder / "beat.log"
-        with log.open("wb") as output:
-            self.beat = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "workers.celery", "beat", "--loglevel", "INFO",
-                 "-s", str(self.folder / "beat-schedule")],
-                env=self.env, cwd=self.folder, stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def logs(self) -> str:
-        paths = sorted(self.folder.glob("worker-*.log"), key=lambda path: path.stat().st_mtime)
-        return "\n".join(path.read_text(errors="replace") for path in paths)
-
-    # -- the domain, in-process --------------------------------------------------------------
-
-    @property
-    def dispatcher(self) -> Any:
-        if self._dispatcher is None:
-            from workers.app import CeleryDispatcher, create_app
-
-            self._dispatcher = CeleryDispatcher(create_app(self.settings, lambda: self.services))
-        return self._dispatcher
-
-    def s3(self) -> Any:
-        return boto3.client(
-            "s3", endpoint_url=self.moto.endpoint, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
-
-    # -- quiet -------------------------------------------------------------------------------
-
-    def pending(self) -> dict[str, int]:
-        with transaction(self.services.sessions) as session:
-            return {
-                "events": session.scalar(
-                    select(func.count()).select_from(Event).where(Event.status.in_(UNFINISHED))
-                )
-                or 0,
-                "lists": session.scalar(
-                    select(func.count())
-                    .select_from(ListRefresh)
-                    .where(ListRefresh.state != RefreshState.IDLE)
-                )
-                or 0,
-                # A failed rebuild's chunks are not pending: they stopped with it.
-                "chunks": session.scalar(
-                    select(func.count())
-                    .select_from(RebuildChunk)
-                    .join(Event, Event.id == RebuildChunk.event_id)
-                    .where(RebuildChunk.state != "done", Event.status.in_(UNFINISHED))
-                )
-                or 0,
-            }
-
-    def wait_quiet(self, timeout: float = 180) -> float:
-        """Until no event is unfinished, no list refresh is queued or running and no rebuild
-        chunk is pending, twice in a row; returns the seconds it took."""
-        started = time.monotonic()
-        calm = 0
-        last: dict[str, int] = {}
-        while time.monotonic() - started < timeout:
-            try:
-                last = self.pending()
-            except DBAPIError as error:  # a connection the test killed
-                if not is_transient(error):
-                    raise
-                time.sleep(0.2)
-                continue
-            calm = calm + 1 if not any(last.values()) else 0
-            if calm >= 2:
-                return time.monotonic() - started
-            time.sleep(0.25)
-        raise TimeoutError(
-            f"not quiet after {timeout}s: {last}\n{self.describe_unfinished()}\n"
-            f"{self.logs()[-4000:]}"
-        )
-
-    def describe_unfinished(self) -> str:
-        with transaction(self.services.sessions) as session:
-            events = session.execute(
-                select(Event.id, Event.kind, Event.status, Event.attempts, Event.error,
-                       Event.pending_lists)
-                .where(Event.status.in_(UNFINISHED)).order_by(Event.id).limit(20)
-            ).all()  # fmt: skip
-            lists = session.execute(
-                select(ListRefresh.list_key, ListRefresh.state, ListRefresh.updated_at).where(
-                    ListRefresh.state != RefreshState.IDLE
-                )
-            ).all()
-        return f"unfinished events: {events}\nbusy lists: {lists}"
-
-    # -- figures -----------------------------------------------------------------------------
 
     def delivery_figures(self) -> dict[str, int]:
         """Task retries, re-deliveries and relay re-sends, from the database and the logs."""
-        logs = self.logs()
+        logs = self.worker_logs()
         with transaction(self.services.sessions) as session:
             attempts = session.execute(
                 select(func.count(), func.coalesce(func.sum(Event.attempts), 0)).where(
@@ -417,83 +97,61 @@ class Stack:
         }
 
 
-def build_stack(
+@contextmanager
+def fault_stack(
     folder: Path,
     moto: MotoServer,
     *,
     proxy_plan: FaultPlan | None = None,
     worker_module: str | None = None,
     **overrides: Any,
-) -> Stack:
-    """Database, Redis, bucket, settings and the harness's services (no workers yet)."""
-    database_url = create_database()
-    upgrade_engine = make_engine(database_url)
-    try:
-        upgrade(upgrade_engine)
-    finally:
-        upgrade_engine.dispose()
-    server = RedisServer(folder)
-    server.start()
-    bucket = f"faults-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3", endpoint_url=moto.endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    ).create_bucket(Bucket=bucket)  # fmt: skip
+) -> Iterator[FaultStack]:
+    """A private stack (database, redis-server, bucket; no workers yet), with the workers'
+    S3 behind the fault proxy when there is a plan. When the test is over everything goes at
+    once (SIGKILL), nothing is waited for."""
     proxy = FaultProxy(moto.port, proxy_plan, seed=7).start() if proxy_plan else None
-    direct = Settings(
-        database_url=database_url,
-        broker_url=server.url,
-        storage_url=f"s3://{bucket}/{PREFIX}",
-        s3_endpoint_url=moto.endpoint,
-        site_url="https://news.example.com",
-        queue_prefix="faults-",
-        relay_grace_seconds=1,
-        relay_stuck_seconds=10,
-        max_attempts=5,
+    settings: dict[str, Any] = {
+        "site_url": "https://news.example.com",
+        "queue_prefix": "faults-",
+        "relay_grace_seconds": 1,
+        "relay_stuck_seconds": 10,
+        "max_attempts": 5,
         # Smaller than the defaults so that a change re-renders fewer pages: the tests are
         # about delivery, and every kind of dependency (rails, paging) is still there.
-        page_size=10,
-        rail_size=4,
-        related_size=3,
-    )
-    direct = replace(direct, **overrides)
-    workers_settings = replace(direct, s3_endpoint_url=proxy.endpoint) if proxy else direct
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PRESSRUN_")}
-    env.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(ROOT),
-    })  # fmt: skip
-    for item in fields(workers_settings):
-        value = getattr(workers_settings, item.name)
-        if value is not None:
-            env[f"PRESSRUN_{item.name.upper()}"] = str(value)
-    return Stack(
-        folder=folder,
-        settings=workers_settings,
-        services=create_services(direct, migrate=False),
-        env=env,
-        redis=server,
-        moto=moto,
-        bucket=bucket,
-        proxy=proxy,
-        worker_module=worker_module,
-    )
+        "page_size": 10,
+        "rail_size": 4,
+        "related_size": 3,
+    }
+    try:
+        with private_stack(
+            folder, moto.endpoint, kind=FaultStack, database_prefix="pressrun_faults",
+            bucket_prefix="faults", processes_s3_endpoint=proxy.endpoint if proxy else None,
+            **(settings | overrides),
+        ) as stack:  # fmt: skip
+            stack.proxy = proxy
+            stack.worker_module = worker_module
+            try:
+                yield stack
+            finally:
+                stack.kill()
+    finally:
+        if proxy is not None:
+            proxy.stop()
 
 
-def tear_down(stack: Stack) -> None:
-    """The test is over: everything goes at once (SIGKILL), nothing is waited for."""
-    if stack.beat is not None:
-        _signal(stack.beat, signal.SIGKILL)
-    for worker in stack.workers:
-        _signal(worker.process, signal.SIGKILL)
-    for process in [stack.beat, *(worker.process for worker in stack.workers)]:
-        if process is not None:
-            process.wait(10)
-    if stack.proxy is not None:
-        stack.proxy.stop()
-    stack.redis.stop()
-    stack.services.engine.dispose()
-    drop_database(stack.settings.database_url)
+@contextmanager
+def fault_stacks(folder: Path, moto: MotoServer) -> Iterator[Callable[..., FaultStack]]:
+    """`make(**options)` builds a fault stack in a new folder under `folder`; every one is
+    torn down on leaving."""
+    with ExitStack() as built:
+        numbers = iter(range(10**6))
+
+        def make(**options: Any) -> FaultStack:
+            path = folder / f"stack-{next(numbers)}"
+            path.mkdir()
+            return built.enter_context(fault_stack(path, moto, **options))
+
+        yield make
 
 
 # -- the workload ------------------------------------------------------------------------------
@@ -913,7 +571,7 @@ def check_site(
     expected = expected_site(services)
     failed_slugs = list(failed_slugs)
     alternative = expected_site(services, without=failed_slugs) if failed_slugs else None
-    stored = read_bucket(stack.s3(), stack.bucket)
+    stored = read_bucket(stack.s3, stack.bucket)
     with transaction(services.sessions) as session:
         statuses = dict(session.execute(select(Article.slug, Article.status)).all())
         titles = dict(session.execute(select(Article.slug, Article.title)).all())

@@ -1,7 +1,7 @@
 """The fault scenarios of the reliability issue, sized by their callers: the tests in this
 folder run them scaled down, `benchmarks/faults.py` at the issue's sizes.
 
-Each takes `make_stack` (builds a private stack, see `harness.build_stack`; the caller tears
+Each takes `make_stack` (builds a private stack, see `harness.fault_stack`; the caller tears
 it down), runs a workload while injecting its fault, waits until the system is quiet, and
 returns a `Result`: the figures and the checker's findings. None of them asserts; callers do.
 """
@@ -25,23 +25,23 @@ from pipeline.publish.models import RebuildChunk
 from tests.faults.harness import (
     BASE_TIME,
     FaultPlan,
+    FaultStack,
     Findings,
     Injector,
-    Stack,
     Timeline,
     Workload,
     check_site,
-    stop_process,
     terminate_connections,
 )
+from tests.realstack import stop_processes
 
-MakeStack = Callable[..., Stack]
+MakeStack = Callable[..., FaultStack]
 
 
 @dataclass
 class Result:
     name: str
-    stack: Stack
+    stack: FaultStack
     workload: Workload
     findings: Findings
     quiet: float
@@ -66,7 +66,7 @@ class Result:
 
 def settle(
     name: str,
-    stack: Stack,
+    stack: FaultStack,
     workload: Workload,
     failed_slugs: tuple[str, ...] = (),
     **extra: Any,
@@ -92,7 +92,7 @@ def fleet(
     beat: bool = True,
     worker_env: dict[str, str] | None = None,
     **options: Any,
-) -> Stack:
+) -> FaultStack:
     """A private stack with two workers and, unless told otherwise, the beat."""
     stack = make_stack(**options)
     stack.start_workers(2, **(worker_env or {}))
@@ -288,7 +288,7 @@ def poison_rebuild(make_stack: MakeStack, publishes: int) -> Result:
     slugs = [workload.publish_new() for _ in range(publishes)]
     stack.wait_quiet()
     for worker in stack.alive_workers():
-        stop_process(worker.process)
+        stop_processes([worker.process], timeout=15)
     stack.worker_module = "tests.faults.plugin"
     stack.start_workers(2, PRESSRUN_FAULTS_POISON_CRASH=slugs[0])
     with transaction(stack.services.sessions) as session:

@@ -24,7 +24,7 @@ from pipeline.services import Services
 from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.storage import TransientStorageError
 from tests.conftest import Newsroom, article_data
-from tests.faults.harness import RedisServer
+from tests.realstack import RedisServer
 
 
 class Recorder:

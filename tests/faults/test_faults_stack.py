@@ -22,11 +22,10 @@ from pipeline.events.relay import relay
 from pipeline.publish.models import RebuildChunk
 from pipeline.schema import utcnow
 from tests.faults import scenarios
-from tests.faults.harness import PHANTOM_TAG, Stack, check_site, read_bucket
-from tests.faults.scenarios import POISON_CRASHES, POISON_RAISES, Result
+from tests.faults.harness import PHANTOM_TAG, check_site, read_bucket
+from tests.faults.scenarios import POISON_CRASHES, POISON_RAISES, MakeStack, Result
 
 pytestmark = pytest.mark.integration
-MakeStack = Callable[..., Stack]
 Figures = Callable[[str], None]
 
 
@@ -72,7 +71,7 @@ def test_50_updates_to_one_article_then_unpublish(make_stack: MakeStack, figures
     assert result.extra["target events not live"] == 0
     # The checker itself: tamper with the bucket and it must see each kind of damage.
     stack, target = result.stack, result.extra["target"]
-    s3, bucket = stack.s3(), stack.bucket
+    s3, bucket = stack.s3, stack.bucket
     keys = sorted(read_bucket(s3, bucket))
     page = next(key for key in keys if key.endswith("/index.html") and key.count("/") == 5)
     s3.delete_object(Bucket=bucket, Key=f"site/{page}")

@@ -26,7 +26,7 @@ from pipeline.services import create_services
 from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.storage.s3 import CloudFrontPurger
 from tests.integration.conftest import Stack, make_stack
-from workers.app import CeleryDispatcher, create_app
+from tests.realstack import MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -114,8 +114,7 @@ def test_publish_update_unpublish_on_rabbitmq(
 
 def test_a_burst_of_200_publishes_coalesces_list_refreshes(stack: Stack) -> None:
     stack.start_workers(2)
-    services = create_services(stack.settings, migrate=False)
-    dispatcher = CeleryDispatcher(create_app(stack.settings, lambda: services))
+    services, dispatcher = stack.services, stack.dispatcher
     started = time.monotonic()
     for number in range(200):
         data, _ = parse_article(
@@ -160,7 +159,6 @@ def test_a_burst_of_200_publishes_coalesces_list_refreshes(stack: Stack) -> None
         f"\n200 publishes live in {time.monotonic() - started:.1f} s "
         f"(quiet after {quiet:.1f} s), section refreshed {refreshes.refreshes} times"
     )
-    services.engine.dispose()
 
 
 def test_status_shows_queues_and_workers(stack: Stack) -> None:
@@ -226,14 +224,9 @@ def test_db_upgrade_is_safe_from_several_processes(
 def test_wrong_credentials_are_reported_and_nothing_goes_live(
     tmp_path: Path, database_url: str, redis_url: str
 ) -> None:
-    from tests.integration.conftest import free_port, start_moto
-
-    port = free_port()
     # moto_server checks credentials only when told to.
-    strict = start_moto(port, INITIAL_NO_AUTH_ACTION_COUNT="0")
-    built = make_stack(
-        tmp_path, database_url, redis_url, f"http://127.0.0.1:{port}", create_bucket=False
-    )
+    strict = MotoServer(INITIAL_NO_AUTH_ACTION_COUNT="0")
+    built = make_stack(tmp_path, database_url, redis_url, strict.endpoint, create_bucket=False)
     built.pressrun("db", "upgrade")
     try:
         built.start_workers(1)
@@ -247,8 +240,7 @@ def test_wrong_credentials_are_reported_and_nothing_goes_live(
         assert "live 1" not in status
     finally:
         built.stop_workers()
-        strict.terminate()
-        strict.wait(10)
+        strict.stop()
 
 
 def cloudfront_client(endpoint: str) -> Any:
