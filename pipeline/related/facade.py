@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from pipeline.config import Settings
 from pipeline.content.models import Article
 from pipeline.related import index, query, rails, reverse
+from pipeline.related.merge import RailEntry
 from pipeline.related.query import Neighbour
-from pipeline.related.rails import RailEntry
 from pipeline.related.reverse import PendingSpread
 from pipeline.related.store import IndexStore
 from pipeline.related.tuning import Tuning

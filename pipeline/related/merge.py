@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Entry:
+class RailEntry:
+    """One neighbour in an article's rail, with the query terms that explain it."""
+
     neighbour_id: int
     score: float
     terms: list[str]
@@ -31,7 +33,7 @@ def entry_for(
     scale: float,
     neighbour_id: int,
     explain_terms: int,
-) -> Entry | None:
+) -> RailEntry | None:
     """The rail entry of the article with `postings` for a holder with `query_weights`;
     `scale` turns the dot product into the holder's score (norms and recency). None when
     they share no query term."""
@@ -41,10 +43,10 @@ def entry_for(
     if not contributions:
         return None
     terms = sorted(contributions, key=lambda term: (-contributions[term], term))
-    return Entry(neighbour_id, sum(contributions.values()) * scale, terms[:explain_terms])
+    return RailEntry(neighbour_id, sum(contributions.values()) * scale, terms[:explain_terms])
 
 
-def merged(current: list[Entry], entering: Entry, size: int) -> list[Entry] | None:
+def merged(current: list[RailEntry], entering: RailEntry, size: int) -> list[RailEntry] | None:
     """The rail with `entering` in its place, or None when it does not make the cut."""
     others = [entry for entry in current if entry.neighbour_id != entering.neighbour_id]
     rail = sorted([*others, entering], key=lambda entry: rank_key(entry.neighbour_id, entry.score))[

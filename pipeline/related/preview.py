@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from pipeline.content.models import Article
 from pipeline.related import reverse
 from pipeline.related.facade import RelatedIndex
-from pipeline.related.merge import Entry
+from pipeline.related.merge import RailEntry
 from pipeline.related.models import RelatedDocument
 from pipeline.related.reverse import PendingSpread
 from pipeline.related.store import ALL_DOCUMENTS, IndexStore
@@ -60,7 +60,7 @@ class KeptWrites(IndexStore):
     def lock_documents(self, session: Session, article_ids: list[int]) -> None:
         pass  # nothing is written, so nothing needs locking
 
-    def write_rails(self, session: Session, rails: dict[int, list[Entry]]) -> None:
+    def write_rails(self, session: Session, rails: dict[int, list[RailEntry]]) -> None:
         pass  # the caller learns which rails change from the return values
 
     # -- reads, with the kept writes over them --------------------------------------------

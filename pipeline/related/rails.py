@@ -7,25 +7,16 @@ id order, as every such writer takes them), so two writers never interleave on o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from pipeline.content.models import Article, ArticleStatus
-from pipeline.related.merge import Entry
+from pipeline.related.merge import RailEntry
 from pipeline.related.models import RelatedDocument, RelatedRail
 from pipeline.related.query import Neighbour, explain, neighbours, query_weights_many
 from pipeline.related.store import IndexStore
 from pipeline.related.tuning import Tuning
 from pipeline.site.lists import WITHOUT_TAGS
-
-
-@dataclass(frozen=True)
-class RailEntry:
-    neighbour_id: int
-    score: float
-    terms: list[str]
 
 
 def rail(session: Session, article_id: int) -> list[RailEntry]:
@@ -36,9 +27,9 @@ def rail(session: Session, article_id: int) -> list[RailEntry]:
     return [RailEntry(row.neighbour_id, row.score, list(row.terms)) for row in rows]
 
 
-def entries_many(session: Session, article_ids: list[int]) -> dict[int, list[Entry]]:
+def entries_many(session: Session, article_ids: list[int]) -> dict[int, list[RailEntry]]:
     """Several stored rails, by article (an article with no rail is left out)."""
-    rails: dict[int, list[Entry]] = {}
+    rails: dict[int, list[RailEntry]] = {}
     rows = session.scalars(
         select(RelatedRail)
         .where(RelatedRail.article_id.in_(article_ids))
@@ -46,7 +37,7 @@ def entries_many(session: Session, article_ids: list[int]) -> dict[int, list[Ent
     )
     for row in rows:
         rails.setdefault(row.article_id, []).append(
-            Entry(row.neighbour_id, row.score, list(row.terms))
+            RailEntry(row.neighbour_id, row.score, list(row.terms))
         )
     return rails
 
@@ -148,7 +139,7 @@ def new_rail(
     weights: dict[str, float],
     best: list[Neighbour],
     shown: list[int],
-) -> list[Entry] | None:
+) -> list[RailEntry] | None:
     """The rail to store for `best` (those above the score floor, with their reasons), or
     None when they are the neighbours already `shown`: scores drift a little as document
     frequencies move, but the page would not change, so neither does the row."""
@@ -156,7 +147,7 @@ def new_rail(
     if shown == [neighbour.article_id for neighbour in best]:
         return None
     reasons = explain(session, weights, [neighbour.article_id for neighbour in best])
-    return [Entry(n.article_id, n.score, reasons[n.article_id]) for n in best]
+    return [RailEntry(n.article_id, n.score, reasons[n.article_id]) for n in best]
 
 
 def rail_targets(

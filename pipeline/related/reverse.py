@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.content.models import Article
 from pipeline.related import index, rails
-from pipeline.related.merge import Entry, entry_for, merged
+from pipeline.related.merge import RailEntry, entry_for, merged
 from pipeline.related.models import RelatedDocument, RelatedRail
 from pipeline.related.query import (
     EXPLAIN_TERMS,
@@ -133,7 +133,7 @@ def _entries(
     session: Session,
     article_id: int,
     candidates: list[Neighbour],
-) -> dict[int, Entry]:
+) -> dict[int, RailEntry]:
     """The article's entry in each candidate's rail, scored as the candidate's own query
     would score it, for the candidates where it clears the score floor."""
     holders = sorted(candidate.article_id for candidate in candidates)

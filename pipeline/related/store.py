@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.content.models import Article
 from pipeline.content.upsert import increment_counts
-from pipeline.related.merge import Entry
+from pipeline.related.merge import RailEntry
 from pipeline.related.models import RelatedDocument, RelatedRail, RelatedTerm, TermFrequency
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class IndexStore:
             .with_for_update()
         )
 
-    def write_rails(self, session: Session, rails: dict[int, list[Entry]]) -> None:
+    def write_rails(self, session: Session, rails: dict[int, list[RailEntry]]) -> None:
         """Replace these articles' stored rails."""
         if not rails:
             return
