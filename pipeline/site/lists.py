@@ -127,7 +127,7 @@ def newest(session: Session, ref: ListRef, limit: int) -> list[Article]:
 
 
 @dataclass(frozen=True)
-class Entry:
+class SitemapEntry:
     """What a sitemap needs of an article, without loading the article."""
 
     article_id: int
@@ -138,7 +138,7 @@ class Entry:
     updated_at: datetime
 
 
-def entries(session: Session, ref: ListRef) -> list[Entry]:
+def entries(session: Session, ref: ListRef) -> list[SitemapEntry]:
     """Every member of a month (or a tag) as bare columns, newest first: a month's sitemap
     lists thousands of articles, and full objects with their tags cost 100x more."""
     query = _members(ref).join(Section, Section.id == Article.section_id)
@@ -152,7 +152,7 @@ def entries(session: Session, ref: ListRef) -> list[Entry]:
             Article.updated_at,
         ).order_by(*NEWEST_FIRST)
     )
-    return [Entry(*row) for row in rows]
+    return [SitemapEntry(*row) for row in rows]
 
 
 def count(session: Session, ref: ListRef) -> int:
