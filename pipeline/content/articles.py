@@ -27,7 +27,7 @@ class ArticleNotFound(LookupError):
 
 
 @dataclass(frozen=True)
-class Change:
+class ArticleChange:
     event_id: int
     article_id: int
     kind: EventKind
@@ -40,7 +40,7 @@ def publish(
     *,
     actor: str,
     now: datetime | None = None,
-) -> Change:
+) -> ArticleChange:
     """Create or update an article from `data`, make it live, and record the event.
 
     The slug (given, or derived from the title) identifies the article, unless an external
@@ -53,7 +53,7 @@ def publish(
 
 def import_articles(
     session: Session, records: list[ArticleInput], *, actor: str, now: datetime | None = None
-) -> Change:
+) -> ArticleChange:
     """Bulk load: every record made live, then one rebuild event instead of one per article.
 
     External ids identify articles (importing the same id again updates it), and a derived
@@ -72,7 +72,7 @@ def request_rebuild(
     now: datetime | None = None,
     every_rail: bool = False,
     force: bool = False,
-) -> Change:
+) -> ArticleChange:
     """Record a full rebuild: every output re-rendered from the database, the related index
     brought up to date (with `every_rail`, every "More like this" rail recomputed; with
     `force`, every output written again even where the manifest says it is unchanged)."""
@@ -84,7 +84,7 @@ def request_rebuild(
     )
     session.add(event)
     session.flush()
-    return Change(event.id, 0, EventKind.REBUILD, 0)
+    return ArticleChange(event.id, 0, EventKind.REBUILD, 0)
 
 
 def _make_live(
@@ -108,7 +108,9 @@ def _make_live(
     return article, previous, EventKind.UPDATE if was_live else EventKind.PUBLISH
 
 
-def unpublish(session: Session, slug: str, *, actor: str, now: datetime | None = None) -> Change:
+def unpublish(
+    session: Session, slug: str, *, actor: str, now: datetime | None = None
+) -> ArticleChange:
     now = now or utcnow()
     article = session.scalar(select(Article).where(Article.slug == slug))
     if article is None:
@@ -241,7 +243,7 @@ def _record(
     actor: str,
     previous: dict[str, Any] | None,
     now: datetime,
-) -> Change:
+) -> ArticleChange:
     event = Event(
         kind=kind,
         article_id=article.id,
@@ -252,7 +254,7 @@ def _record(
     )
     session.add(event)
     session.flush()
-    return Change(event.id, article.id, kind, article.version)
+    return ArticleChange(event.id, article.id, kind, article.version)
 
 
 # -- drafts and publishing what is saved (the editorial API) ---------------------------------
@@ -266,7 +268,7 @@ class Saved:
     article_id: int
     version: int
     created: bool
-    change: Change | None
+    change: ArticleChange | None
 
 
 def article_by_slug(session: Session, slug: str) -> Article:
@@ -305,7 +307,7 @@ def publish_saved(
     actor: str,
     now: datetime | None = None,
     published_at: datetime | None = None,
-) -> Change:
+) -> ArticleChange:
     """Make a saved article live as it stands, and record the event (a live one is re-sent).
 
     `published_at` dates the publication (a draft saved without a date takes the moment it

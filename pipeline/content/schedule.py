@@ -63,7 +63,7 @@ def save(session: Session, data: ArticleInput, *, actor: str, now: datetime) -> 
 
 def save_and_publish(
     session: Session, data: ArticleInput, *, actor: str, now: datetime
-) -> articles.Change:
+) -> articles.ArticleChange:
     """Save content and make it live in one change, through the CLI's own `publish`."""
     existing = articles.find(session, data)
     undated = session.get(UndatedDraft, existing.id) if existing is not None else None
@@ -78,7 +78,7 @@ def save_and_publish(
 
 def publish_now(
     session: Session, slug: str, *, actor: str, now: datetime, dated: datetime | None = None
-) -> articles.Change:
+) -> articles.ArticleChange:
     """Make a saved article live. An undated draft is dated `dated` (default: now); a pending
     scheduled publish is moot and goes, a pending unpublish (an expiry) stays."""
     article = articles.article_by_slug(session, slug)
@@ -101,7 +101,9 @@ def publication_date(session: Session, article: Article, moment: datetime) -> da
     return moment if session.get(UndatedDraft, article.id) is not None else None
 
 
-def unpublish_now(session: Session, slug: str, *, actor: str, now: datetime) -> articles.Change:
+def unpublish_now(
+    session: Session, slug: str, *, actor: str, now: datetime
+) -> articles.ArticleChange:
     """Take an article down; whatever was scheduled for it is moot."""
     change = articles.unpublish(session, slug, actor=actor, now=now)
     _drop(session, change.article_id, None)
@@ -110,7 +112,7 @@ def unpublish_now(session: Session, slug: str, *, actor: str, now: datetime) -> 
 
 def import_articles(
     session: Session, records: list[ArticleInput], *, actor: str, now: datetime
-) -> articles.Change:
+) -> articles.ArticleChange:
     """Bulk load (articles.import_articles): an imported article is live, so a publish
     scheduled for it is moot and it is no longer an undated draft, as after `publish_now`."""
     change = articles.import_articles(session, records, actor=actor, now=now)

@@ -208,7 +208,7 @@ class Workload:
 
     # -- one change --------------------------------------------------------------------------
 
-    def _write(self, change: Callable[[Any], articles.Change]) -> articles.Change:
+    def _write(self, change: Callable[[Any], articles.ArticleChange]) -> articles.ArticleChange:
         """A change in one transaction, tried again when the database connection was lost
         (the editor's retry; a repeated change with the same content changes nothing)."""
         for attempt in range(20):
