@@ -111,6 +111,6 @@ def require(scope: Scope) -> Callable[[Context, Credentials, Request], Caller]:
     return caller
 
 
-Reader = Annotated[Caller, Depends(require(Scope.READ))]
-Publisher = Annotated[Caller, Depends(require(Scope.PUBLISH))]
-Admin = Annotated[Caller, Depends(require(Scope.ADMIN))]
+ReadCaller = Annotated[Caller, Depends(require(Scope.READ))]
+PublishCaller = Annotated[Caller, Depends(require(Scope.PUBLISH))]
+AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]

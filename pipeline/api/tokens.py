@@ -39,7 +39,7 @@ class OutsideSections(PermissionError):
 
 
 @dataclass(frozen=True)
-class NewToken:
+class IssuedToken:
     token: ApiToken
     secret: str  # shown once; only its hash is stored
 
@@ -94,7 +94,7 @@ def create_token(
     scope: Scope,
     sections: Sequence[str] | None = None,
     within: Collection[str] | None = None,
-) -> NewToken:
+) -> IssuedToken:
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         name=name.strip() or "unnamed",
@@ -106,7 +106,7 @@ def create_token(
     )
     session.add(token)
     session.flush()
-    return NewToken(token, secret)
+    return IssuedToken(token, secret)
 
 
 def find_active(session: Session, secret: str) -> ApiToken | None:

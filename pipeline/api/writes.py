@@ -22,9 +22,9 @@ from starlette.background import BackgroundTask
 from pipeline.api import idempotency
 from pipeline.api.context import ApiContext
 from pipeline.api.idempotency import RequestFacts, StoredAnswer
+from pipeline.api.presenters import article_view, event_link
 from pipeline.api.problems import ApiProblem
 from pipeline.api.schemas import ScheduleView, WriteResult
-from pipeline.api.views import article_view, event_link
 from pipeline.content.models import Article
 from pipeline.db import transaction
 from pipeline.events import outbox
@@ -55,11 +55,11 @@ class Keyed:
         return idempotency.stored_answer(session, self.token_id, self.key, self.request, now)
 
 
-Change = Callable[[Session, datetime], Answer]
+Write = Callable[[Session, datetime], Answer]
 
 
-def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> Response:
-    """Run `change` in one transaction and answer."""
+def perform(context: ApiContext, write: Write, keyed: Keyed | None = None) -> Response:
+    """Run `write` in one transaction and answer."""
     now = context.clock()
     try:
         with outbox.writing(context.services.sessions, later=True) as written:
@@ -67,7 +67,7 @@ def perform(context: ApiContext, change: Change, keyed: Keyed | None = None) -> 
             earlier = keyed.earlier(session, now) if keyed else None
             if earlier is not None:
                 return earlier.replay()
-            answer = change(session, now)
+            answer = write(session, now)
             stored = answer.stored()
             if keyed is not None:
                 idempotency.remember(

@@ -17,7 +17,7 @@ from pipeline.api.ops.charts import (
 )
 from pipeline.api.ops.formatting import age, duration, precise, rate
 from pipeline.api.ops.queries import Point
-from pipeline.api.ops.views import Percentiles
+from pipeline.api.ops.view_models import Percentiles
 
 START = datetime(2025, 3, 4, 13, 50, tzinfo=UTC)
 

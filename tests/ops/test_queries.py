@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from pipeline.api.ops import queries
-from pipeline.api.ops.views import Percentiles, by_kind
+from pipeline.api.ops.view_models import Percentiles, by_kind
 from pipeline.config import Settings
 from pipeline.db import transaction
 from pipeline.events.models import EventKind, EventStatus

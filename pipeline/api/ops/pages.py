@@ -13,10 +13,10 @@ from pipeline.api.ops.broker import BrokerSnapshot, BrokerWatch
 from pipeline.api.ops.charts import Chart, latency_chart, throughput_chart
 from pipeline.api.ops.formatting import NONE, timestamp
 from pipeline.api.ops.settings import OpsSettings
-from pipeline.api.ops.views import (
-    Change,
+from pipeline.api.ops.view_models import (
     EventSummary,
     FailedSchedule,
+    FieldChange,
     HistoryEntry,
     KindFlow,
     Percentiles,
@@ -87,7 +87,7 @@ class ArticleInfo:
 
 
 @dataclass(frozen=True)
-class EventPage:
+class EventDetailPage:
     now: datetime
     event: EventSummary
     article: ArticleInfo | None
@@ -96,7 +96,7 @@ class EventPage:
 
 
 @dataclass(frozen=True)
-class ArticlePage:
+class ArticleHistoryPage:
     now: datetime
     article: ArticleInfo
     history: list[HistoryEntry] = field(default_factory=list)
@@ -205,14 +205,14 @@ def _article_info(article: Article, site_url: str) -> ArticleInfo:
 
 def event_page(
     sessions: SessionFactory, settings: Settings, ops: OpsSettings, event_id: int, now: datetime
-) -> EventPage | None:
+) -> EventDetailPage | None:
     with transaction(sessions) as session:
         found = queries.event(session, event_id)
         if found is None:
             return None
         article = session.get(Article, found.article_id) if found.article_id else None
         stuck = found.unfinished and (now - found.stage_since).total_seconds() > ops.stuck_seconds
-        return EventPage(
+        return EventDetailPage(
             now=now,
             event=found,
             article=_article_info(article, settings.site_url) if article else None,
@@ -223,13 +223,13 @@ def event_page(
 
 def article_page(
     sessions: SessionFactory, settings: Settings, article_id: int, now: datetime
-) -> ArticlePage | None:
+) -> ArticleHistoryPage | None:
     with transaction(sessions) as session:
         article = session.get(Article, article_id)
         if article is None:
             return None
         events, total = queries.article_events(session, article_id, HISTORY)
-        return ArticlePage(
+        return ArticleHistoryPage(
             now=now,
             article=_article_info(article, settings.site_url),
             history=history(events, snapshot(article)),
@@ -261,9 +261,9 @@ def history(events: list[Event], current: dict[str, Any]) -> list[HistoryEntry]:
     return entries
 
 
-def _changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Change]:
+def _changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[FieldChange]:
     return [
-        Change(
+        FieldChange(
             TRACKED_NAMES.get(name, name),
             _shown(name, (before or {}).get(name)),
             _shown(name, after.get(name)),

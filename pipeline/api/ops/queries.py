@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.ops.views import EventSummary, FailedSchedule, Flow, Percentiles, summarize
+from pipeline.api.ops.view_models import EventSummary, FailedSchedule, Flow, Percentiles, summarize
 from pipeline.content.models import Article, Schedule
 from pipeline.events.models import UNFINISHED, Event, EventKind, EventStatus
 from pipeline.observe.metrics import seconds_between

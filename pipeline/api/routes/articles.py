@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from pipeline.api.auth import Caller, Publisher, Reader
+from pipeline.api.auth import Caller, PublishCaller, ReadCaller
 from pipeline.api.bodies import article_from_body, json_object, model_from_body
 from pipeline.api.context import ApiContext, Context
 from pipeline.api.params import (
@@ -24,6 +24,7 @@ from pipeline.api.params import (
     checked_slug,
     json_body_doc,
 )
+from pipeline.api.presenters import article_view, article_views
 from pipeline.api.previews import as_preview
 from pipeline.api.problems import ApiProblem, problem_responses
 from pipeline.api.schemas import (
@@ -38,7 +39,6 @@ from pipeline.api.schemas import (
     UnpublishRequest,
     WriteResult,
 )
-from pipeline.api.views import article_view, article_views
 from pipeline.api.writes import Answer, Keyed, article_answer, perform
 from pipeline.content import articles, schedule
 from pipeline.content.models import Article, ArticleStatus, Preview, ScheduleAction, Section
@@ -88,7 +88,7 @@ def _result(
 @router.get("/{slug:path}/impact", responses=READ_ERRORS)
 def get_impact(
     slug: ArticleSlug,
-    caller: Reader,
+    caller: ReadCaller,
     context: Context,
     action: Annotated[
         Literal["publish", "unpublish"], Query(description="The change to ask about.")
@@ -118,7 +118,11 @@ def get_impact(
     response_model=PreviewLink,
 )
 def create_preview(
-    slug: ArticleSlug, caller: Publisher, context: Context, facts: Facts, key: IdempotencyKey = None
+    slug: ArticleSlug,
+    caller: PublishCaller,
+    context: Context,
+    facts: Facts,
+    key: IdempotencyKey = None,
 ) -> Response:
     """Render the article page from its current content, as it would look live now, into
     private storage, and return a link that expires. Previews never reach the manifest, so
@@ -158,7 +162,7 @@ def create_preview(
 )
 def publish(
     slug: ArticleSlug,
-    caller: Publisher,
+    caller: PublishCaller,
     context: Context,
     facts: Facts,
     request: Request,
@@ -190,7 +194,7 @@ def publish(
 )
 def unpublish(
     slug: ArticleSlug,
-    caller: Publisher,
+    caller: PublishCaller,
     context: Context,
     facts: Facts,
     request: Request,
@@ -219,7 +223,7 @@ def unpublish(
 )
 def cancel_schedule(
     slug: ArticleSlug,
-    caller: Publisher,
+    caller: PublishCaller,
     context: Context,
     action: Annotated[
         ScheduleAction | None, Query(description="Cancel only this one (default: both).")
@@ -253,7 +257,7 @@ def _scheduled(action: ScheduleAction, due_at: datetime) -> ScheduleView:
 
 @router.get("", responses=problem_responses(401, 403, 422, 429, 500, 503))
 def list_articles(
-    caller: Reader,
+    caller: ReadCaller,
     context: Context,
     section: Annotated[str | None, Query(max_length=200)] = None,
     status: ArticleStatus | None = None,
@@ -312,7 +316,7 @@ def _matching(query: Select[Article], q: str) -> Select[Article]:
 
 
 @router.get("/{slug:path}", responses=READ_ERRORS)
-def get_article(slug: ArticleSlug, caller: Reader, context: Context) -> ArticleView:
+def get_article(slug: ArticleSlug, caller: ReadCaller, context: Context) -> ArticleView:
     """Status, version, live URL, schedules and last event of one article."""
     with transaction(context.services.sessions) as session:
         article = _visible(session, caller, slug)
@@ -335,7 +339,7 @@ def get_article(slug: ArticleSlug, caller: Reader, context: Context) -> ArticleV
 )
 def put_article(
     slug: ArticleSlug,
-    caller: Publisher,
+    caller: PublishCaller,
     context: Context,
     facts: Facts,
     request: Request,

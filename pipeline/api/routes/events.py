@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.api.auth import Caller, Reader
+from pipeline.api.auth import Caller, ReadCaller
 from pipeline.api.context import ApiContext, Context
+from pipeline.api.presenters import event_views
 from pipeline.api.problems import ApiProblem, problem_responses
 from pipeline.api.schemas import EventPage, EventView
-from pipeline.api.views import event_views
 from pipeline.content.models import Article, Section
 from pipeline.db import transaction
 from pipeline.events.models import Event, EventStatus
@@ -31,7 +31,7 @@ FIRST_POLL, LAST_POLL = 0.05, 0.5
 
 @router.get("", responses=problem_responses(401, 403, 422, 429, 500, 503))
 def list_events(
-    caller: Reader,
+    caller: ReadCaller,
     context: Context,
     status: EventStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 15,
@@ -53,7 +53,7 @@ def list_events(
 @router.get("/{event_id}", responses=problem_responses(401, 403, 404, 422, 429, 500, 503))
 async def get_event(
     event_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    caller: Reader,
+    caller: ReadCaller,
     context: Context,
     request: Request,
     wait: Annotated[

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from pipeline.api import tokens
-from pipeline.api.auth import Admin
+from pipeline.api.auth import AdminCaller
 from pipeline.api.bodies import json_object, model_from_body
 from pipeline.api.context import Context
 from pipeline.api.models import ApiToken
@@ -27,7 +27,7 @@ def _view(token: ApiToken) -> TokenView:
 
 
 @router.get("", responses=problem_responses(401, 403, 429, 500, 503))
-def list_tokens(caller: Admin, context: Context) -> list[TokenView]:
+def list_tokens(caller: AdminCaller, context: Context) -> list[TokenView]:
     """Every token this one may manage (secrets are never shown again)."""
     with transaction(context.services.sessions) as session:
         return [_view(token) for token in tokens.list_tokens(session, caller.sections)]
@@ -40,7 +40,7 @@ def list_tokens(caller: Admin, context: Context) -> list[TokenView]:
     openapi_extra=json_body_doc(NewTokenRequest),
 )
 def create_token(
-    caller: Admin, context: Context, body: RawBody, content_type: ContentType = None
+    caller: AdminCaller, context: Context, body: RawBody, content_type: ContentType = None
 ) -> NewToken:
     """A new token; its secret is in this answer only. A token limited to sections creates
     tokens limited to some of them (its own when `sections` is left out)."""
@@ -63,7 +63,7 @@ def create_token(
 
 @router.delete("/{token_id}", responses=problem_responses(401, 403, 404, 422, 429, 500, 503))
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=MAX_ID)], caller: Admin, context: Context
+    token_id: Annotated[int, Path(ge=1, le=MAX_ID)], caller: AdminCaller, context: Context
 ) -> TokenView:
     """Revoke a token: it stops working at once. A token this one may not manage is not
     found, as an unknown id is."""

@@ -173,7 +173,7 @@ def by_kind(flows: list[Flow]) -> list[KindFlow]:
 
 
 @dataclass(frozen=True)
-class Change:
+class FieldChange:
     """One field an event changed: before → after (None: the article did not exist / show)."""
 
     name: str
@@ -184,5 +184,5 @@ class Change:
 @dataclass(frozen=True)
 class HistoryEntry:
     event: EventSummary
-    changes: list[Change] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)
     created: bool = False
