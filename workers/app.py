@@ -66,7 +66,8 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_timeout": 10,
             # Sending gives up after one try to connect: kombu would otherwise try again
-            # for two connect timeouts (6 s per publish while the broker is down).
+            # for two connect timeouts, and every publish would wait that long while the
+            # broker is down (the relay sends what was not sent).
             "max_retries": 0,
         },
         worker_send_task_events=True,

@@ -3,7 +3,7 @@
 the transaction wrote are dispatched right after it (the sessions hold them back for that).
 
 202 means "committed": the outbox row is the promise. Handing the event to the broker after
-the answer keeps the broker's latency (and, when it is down, its 3 s connect timeout) out of
+the answer keeps the broker's latency (and, when it is down, its connect timeout) out of
 the editor's request; if this process dies in between, the relay sends the event instead.
 """
 

@@ -2,7 +2,7 @@
 
 An HTML5 parser's work grows with the depth of its stack of open elements (block start tags
 and end tags walk it) and with the formatting elements it reopens in every new block: a body
-nested 20,000 deep, or one leaving hundreds of `<b>` open, made sanitising quadratic and its
+nested 20,000 deep, or one leaving hundreds of `<b>` open, makes sanitising quadratic and its
 output hundreds of times its size. These limits are far above what an article needs.
 
 The pass reads tags as an HTML5 tokenizer does (attribute quoting, comments, raw text), and

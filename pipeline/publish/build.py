@@ -340,8 +340,8 @@ def record_manifest(session: Session, steps: list[BuildStep], event_id: int | No
 
 def replace_dependencies(session: Session, wanted: dict[str, set[str]]) -> None:
     """Make each output's dependency rows `wanted[key]`, writing only the difference: a
-    re-rendered list shows nearly the same articles as before, and rewriting all of its rows
-    (50 for the home page) was most of a build's database time."""
+    re-rendered list shows nearly the same articles as before, so rewriting all of its rows
+    would make them most of a build's database work."""
     table = cast(Table, OutputDependency.__table__)
     held: dict[str, set[str]] = {key: set() for key in wanted}
     for chunk in chunks(sorted(wanted)):

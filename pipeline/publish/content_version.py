@@ -4,7 +4,8 @@ A build re-checks the outputs it wrote (versioned writes, pipeline/publish/build
 moved on while they were rendered and uploaded, a render from older data may have landed
 last, so they are rendered again. Reading this counter before rendering and again after
 uploading says whether anything moved in between; when nothing did, the second render would
-give the same bytes and is skipped (it was half of every build's rendering).
+give the same bytes and is skipped (rendering every output twice would double a build's
+rendering).
 
 Every session from `make_session_factory` counts for itself: a commit that inserted, updated
 or deleted rows of a table renders read adds one, as its last statement. Committers queue on

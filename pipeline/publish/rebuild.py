@@ -56,8 +56,8 @@ class Progress:
 # Tables each phase reads in bulk, whose planner statistics are refreshed (PostgreSQL) before
 # it opens. A rebuild usually follows a bulk load (an import, a restore): until statistics
 # see the new rows the planner believes the tables nearly empty and picks plans linear in the
-# archive. Measured at 10,000 articles with no statistics: an article page's "Latest
-# articles" query bitmap-scanned half the archive and sorted it (6.8 ms instead of 0.08 ms).
+# archive: without statistics, an article page's "Latest articles" query scans half the
+# archive and sorts it rather than reading its few rows from the index.
 # Autovacuum would get there in the end, or never where it is off; a rebuild cannot wait.
 STATISTICS = {
     "index": ("articles", "article_tags", "tags", "sections", "sitemap_months"),
@@ -141,8 +141,7 @@ def refresh_statistics(services: Services, phase: str) -> None:
     """Fresh planner statistics for the tables `phase` reads (PostgreSQL; SQLite plans from
     its indexes alone). The related index is also vacuumed: a fresh visibility map lets the
     planner answer a term's heaviest postings from the index alone, without touching the
-    table (five times faster here). VACUUM cannot run inside a transaction, hence its own
-    connection."""
+    table. VACUUM cannot run inside a transaction, hence its own connection."""
     if services.engine.dialect.name != "postgresql":
         return
     command = "VACUUM ANALYZE" if phase == "rails" else "ANALYZE"

@@ -7,8 +7,9 @@ it from the current database, and marks the events it covered live. Changes arri
 runs set `rerun`, which queues exactly one more refresh when it ends.
 
 The lists one event queues (latest, its section, its tags, the sitemaps) travel as one task
-and are rendered as one build: one render transaction, one manifest write and one hop instead
-of one of each per list, which was most of the time between the article page and live.
+and are rendered as one build: one render transaction, one manifest write and one hop for
+them all, since those per-list costs, not the rendering, are what keep the lists behind the
+article page.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def _after(key: SortKey) -> Any:
 
 
 # Teasers show no tags: lists load articles without them (read on access if ever needed).
-# The selectin load of every list's tags was one more query per list rendered.
+# Loading every list's tags (selectin) would be one more query per list rendered.
 WITHOUT_TAGS = lazyload(Article.tag_links)
 NEWEST_FIRST = (Article.published_at.desc(), Article.id.desc())
 OLDEST_FIRST = (Article.published_at.asc(), Article.id.asc())
@@ -140,7 +140,8 @@ class SitemapEntry:
 
 def entries(session: Session, ref: ListRef) -> list[SitemapEntry]:
     """Every member of a month (or a tag) as bare columns, newest first: a month's sitemap
-    lists thousands of articles, and full objects with their tags cost 100x more."""
+    lists thousands of articles, and building full objects with their tags for each would
+    cost far more than the few columns it shows."""
     query = _members(ref).join(Section, Section.id == Article.section_id)
     rows = session.execute(
         query.with_only_columns(

@@ -201,8 +201,8 @@ def plan_everything(session: Session, settings: Settings, kinds: Kinds = KINDS) 
     so outputs that should no longer exist are deleted."""
     specs: set[OutputSpec] = set(kinds.furniture)
     specs |= {OutputSpec(row.name) for row in kinds if row.each == Each.SITE}
-    # Three columns per article, not the articles: a worker never holds the archive (at
-    # 100,000 articles loading them all here took one worker's memory to 549 MB).
+    # Three columns per article, not the articles: a worker never holds the archive, so its
+    # memory does not grow with the archive's size.
     live = session.execute(
         select(Section.slug, Article.published_at, Article.slug)
         .join(Section, Section.id == Article.section_id)

@@ -80,7 +80,8 @@ def latency_window(
 def _ordered_set(samples: Any) -> Any:
     """PostgreSQL's percentile_disc is the nearest-rank percentile. One statement reads the
     window once for the whole and for each bucket (GROUPING SETS; the whole's bucket is
-    NULL), with one sort per group: four times faster than window functions on 100,000."""
+    NULL), with one sort per group: cheaper than window functions over the same rows, which
+    matters on a dashboard that re-reads a day of events every few seconds."""
     fractions: Any = literal_column(f"ARRAY[{', '.join(map(str, QUANTILES))}]::float8[]")
     return select(
         samples.c.bucket,
