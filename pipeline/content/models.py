@@ -134,7 +134,7 @@ class Schedule(Base):
     created_at: Mapped[when] = mapped_column(default=utcnow)
     # A pending publish shows the article as "scheduled"; cancelling it restores this status.
     restore_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    # Failed tries (migration 0020): the job tries again at `next_attempt_at` (the due time
+    # Failed tries: the job tries again at `next_attempt_at` (the due time
     # at first, later and later after each failure) and gives up at `failed_at`.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[when] = mapped_column(index=True, default=_due_at)
