@@ -6,6 +6,7 @@ tried again here too (pipeline/publish/purges.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -106,14 +107,7 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
 
 def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) -> list[int]:
     """Send events again and stamp the ones the broker took; returns those."""
-    sent: list[int] = []
-    for event_id in event_ids:
-        try:
-            dispatcher.dispatch(event_id)
-        except Exception as error:  # the broker is still down: try again next round
-            log.warning("relay could not dispatch event %s: %s", event_id, error)
-            break
-        sent.append(event_id)
+    sent = _send_while_the_broker_takes(event_ids, dispatcher.dispatch, "event")
     if sent:
         now = utcnow()
         with transaction(services.sessions) as session:
@@ -128,17 +122,26 @@ def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) ->
 
 def _resend_chunks(services: Services, dispatcher: Dispatcher, chunk_ids: list[int]) -> list[int]:
     """Send rebuild chunks again and stamp the ones the broker took; returns those."""
-    sent: list[int] = []
-    for chunk_id in chunk_ids:
-        try:
-            dispatcher.dispatch_chunk(chunk_id)
-        except Exception as error:  # the broker is still down: try again next round
-            log.warning("relay could not dispatch rebuild chunk %s: %s", chunk_id, error)
-            break
-        sent.append(chunk_id)
+    sent = _send_while_the_broker_takes(chunk_ids, dispatcher.dispatch_chunk, "rebuild chunk")
     if sent:
         with transaction(services.sessions) as session:
             session.execute(
                 update(RebuildChunk).where(RebuildChunk.id.in_(sent)).values(relayed_at=utcnow())
             )
+    return sent
+
+
+def _send_while_the_broker_takes(
+    ids: list[int], send: Callable[[int], object], what: str
+) -> list[int]:
+    """Send each id in turn; the first refusal ends the round (the broker is still down: the
+    rest wait for the next one). Returns the ids sent."""
+    sent: list[int] = []
+    for id_ in ids:
+        try:
+            send(id_)
+        except Exception as error:
+            log.warning("relay could not dispatch %s %s: %s", what, id_, error)
+            break
+        sent.append(id_)
     return sent
