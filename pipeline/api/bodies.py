@@ -11,7 +11,13 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from pipeline.api.problems import ApiProblem, FieldError
-from pipeline.content.inputs import ARTICLE_FIELDS, ArticleInput, InvalidInput, parse_article
+from pipeline.content.inputs import (
+    ARTICLE_FIELDS,
+    ArticleInput,
+    InvalidInput,
+    parse_article,
+    worded,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -147,20 +153,11 @@ def _all_problems(data: dict[str, Any]) -> list[FieldError]:
 
 
 def field_errors(error: ValidationError) -> list[FieldError]:
-    """Pydantic's errors as field errors, worded as `pipeline.content.inputs` words its first
-    one."""
-    found = []
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "body"
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif problem["type"] == "missing":
-            message = "is required"
-        if ": " in message and field == "body":
-            field, message = message.split(": ", 1)
-        found.append(FieldError(field=field, message=message))
-    return found
+    """Pydantic's errors as field errors, worded as the CLI words them."""
+    return [
+        FieldError(field=field, message=message)
+        for field, message in (worded(problem, root="body") for problem in error.errors())
+    ]
 
 
 def model_from_body(model: type[M], data: dict[str, Any]) -> M:

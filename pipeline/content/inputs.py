@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from pipeline.content.markup import check_markup
 from pipeline.content.sanitize import MAX_SLUG_LENGTH, SECURE_SCHEMES, SLUG_PATTERN, is_safe_url
@@ -159,13 +160,18 @@ def parse_article(data: Any, *, ignore_unknown: bool = False) -> tuple[ArticleIn
 
 
 def _first_problem(error: ValidationError) -> InvalidInput:
-    problem = error.errors()[0]
-    field = ".".join(str(part) for part in problem["loc"]) or "article"
-    message = problem["msg"].removeprefix("Value error, ")
+    return InvalidInput(*worded(error.errors()[0], root="article"))
+
+
+def worded(problem: ErrorDetails, *, root: str) -> tuple[str, str]:
+    """One of pydantic's errors as (field, message), worded for people; `root` names the
+    whole object (a model-level rule names its field as "field: message")."""
+    field = ".".join(str(part) for part in problem["loc"]) or root
+    message = str(problem["msg"]).removeprefix("Value error, ")
     if problem["type"] == "extra_forbidden":
         message = "unknown field"
-    if problem["type"] == "missing":
+    elif problem["type"] == "missing":
         message = "is required"
-    if ": " in message and field == "article":
+    if ": " in message and field == root:
         field, message = message.split(": ", 1)
-    return InvalidInput(field, message)
+    return field, message
