@@ -24,21 +24,8 @@ from pipeline.services import Services
 from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.storage import TransientStorageError
 from tests.conftest import Newsroom, article_data
+from tests.dispatchers import Held
 from tests.realstack import RedisServer
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, object]] = []
-
-    def dispatch(self, event_id: int) -> None:
-        self.sent.append(("event", event_id))
-
-    def dispatch_lists(self, list_keys: list[str]) -> None:
-        self.sent.append(("lists", list_keys))
-
-    def dispatch_chunk(self, chunk_id: int) -> None:
-        self.sent.append(("chunk", chunk_id))
 
 
 def test_an_event_whose_every_try_died_ends_failed(services: Services) -> None:
@@ -54,7 +41,7 @@ def test_an_event_whose_every_try_died_ends_failed(services: Services) -> None:
             .where(Event.id == change.event_id)
             .values(status=EventStatus.STARTED, attempts=services.settings.max_attempts)
         )
-    outcome = process_event(services, Recorder(), change.event_id)
+    outcome = process_event(services, Held(), change.event_id)
     assert outcome.status == EventStatus.FAILED
     with transaction(services.sessions) as session:
         event = session.get(Event, change.event_id)
@@ -78,13 +65,13 @@ def test_a_rendered_event_sent_again_is_not_counted_out(newsroom: Newsroom) -> N
     assert process_event(services, queue, event_id).status == EventStatus.RENDERED
 
 
-def _rendered_and_waiting(services: Services, slug: str) -> tuple[int, Recorder]:
+def _rendered_and_waiting(services: Services, slug: str) -> tuple[int, Held]:
     """A published article's event with its pages out, waiting for its lists' refreshes
     (which the returned recorder holds, unsent)."""
     data, _ = parse_article(article_data(slug=slug))
     with transaction(services.sessions) as session:
         change = articles.publish(session, data, actor="test")
-    queue = Recorder()
+    queue = Held()
     assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
     return change.event_id, queue
 
@@ -105,7 +92,7 @@ def test_a_refresh_whose_worker_died_is_resent_while_publishes_keep_coming(
         )
     with transaction(services.sessions) as session:  # a publish while it "runs"
         assert not mark_dirty_lists(session, {"latest": {OutputSpec(Kind.FEED_LATEST)}}, None)
-    recorder = Recorder()
+    recorder = Held()
     report = relay(services, recorder)
     assert report.lists == ["latest"]
     assert ("lists", ["latest"]) in recorder.sent
@@ -133,7 +120,7 @@ def test_an_event_waiting_on_its_queue_is_resent_once_per_stuck_period(
                 .where(Event.id == events[-1])
                 .values(status=status, accepted_at=long_ago)
             )
-    recorder = Recorder()
+    recorder = Held()
     assert relay(services, recorder).events == events
     assert relay(services, recorder).events == []
     assert recorder.sent == [("event", event_id) for event_id in events]
@@ -235,7 +222,7 @@ def test_one_broken_list_does_not_hold_back_the_others_built_with_it(
         assert event.pending_lists == ["sitemaps"]
 
 
-def _first_list(queue: Recorder) -> str:
+def _first_list(queue: Held) -> str:
     """The first list key the recorder was asked to refresh."""
     return next(keys[0] for kind, keys in queue.sent if kind == "lists")  # type: ignore[index]
 

@@ -17,10 +17,10 @@ from pipeline.publish.models import PendingPurge
 from pipeline.schema import utcnow
 from pipeline.services import Services
 from tests.conftest import FlakyCdn, Newsroom
+from tests.dispatchers import Held
 from tests.ops.conftest import Login
 from tests.ops.test_metrics_endpoint import scrape
 from tests.ops.test_pages import panel
-from tests.unit.publish.test_rebuild import Held
 
 
 @pytest.fixture

