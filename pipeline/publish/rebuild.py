@@ -233,20 +233,29 @@ def _work(
         every_rail = bool(options.get("every_rail"))
         targets = services.related.rail_targets(session, list(payload), fresh, every_rail)
         stable = services.related.has_stable(session, fresh)
-    # Short transactions: chunks on other workers refresh neighbouring rails at the same
+    # The chunk's rails are computed together, in bulk and taking no lock, then written in
+    # short transactions: chunks on other workers refresh neighbouring rails at the same
     # time, and long transactions over many rails deadlock each other. A placed article
     # writes older articles' rails too: one per transaction. A recomputed rail writes only
-    # itself, locked in id order with the others of its batch.
+    # itself, locked in id order with the others of its batch. A rail that moved between
+    # the two is computed again under its lock.
     placing = placed_rails(targets, fresh, stable)
     changed: set[int] = set()
-    for article_id in placing:
+    if placing:
         with transaction(services.sessions) as session:
-            changed |= services.related.place(session, article_id, skip=fresh)
+            placed = services.related.draft_rails(session, placing, placing=True)
+        for article_id in placing:
+            with transaction(services.sessions) as session:
+                draft = placed[article_id]
+                changed |= services.related.place(session, article_id, fresh, draft)
     recomputing = sorted(set(targets) - set(placing))
+    if recomputing:
+        with transaction(services.sessions) as session:
+            drafts = services.related.draft_rails(session, recomputing)
     for start in range(0, len(recomputing), RAILS_PER_TRANSACTION):
         with transaction(services.sessions) as session:
             batch = recomputing[start : start + RAILS_PER_TRANSACTION]
-            changed |= services.related.refresh_rails(session, batch)
+            changed |= services.related.store_drafts(session, drafts, batch)
     return {"rails": len(targets), "changed": len(changed)}
 
 

@@ -8,6 +8,8 @@ postings per term, the second a row per candidate.
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +69,68 @@ def _first_stage_sql(term_count: int) -> TextClause:
         " ORDER BY dot DESC, other LIMIT :shortlist) AS dots"
         " JOIN related_documents ON related_documents.article_id = dots.other"
         " ORDER BY dots.dot / related_documents.norm DESC, dots.other LIMIT :limit"
+    )
+
+
+def heaviest_postings(
+    session: Session, terms: list[str], extra: int = 1
+) -> Iterator[tuple[int, list[int], list[float]]]:
+    """Each term's heaviest postings, as the first stage reads them: its number in `terms`,
+    then its articles and their weights, heaviest first (ties by the higher id), at most
+    POSTINGS_PER_TERM + `extra` of them: one more than a query reads, to stand in for the
+    querying article when it is among the heaviest. Terms with no postings are left out.
+
+    Many queries' first stages (pipeline/related/bulk.py) read them once, in a statement
+    per TERMS_PER_STATEMENT terms."""
+    cap = POSTINGS_PER_TERM + extra
+    for start in range(0, len(terms), TERMS_PER_STATEMENT):
+        batch = terms[start : start + TERMS_PER_STATEMENT]
+        if session.get_bind().dialect.name == "postgresql":
+            rows = session.execute(_HEAVIEST_LATERAL, {"terms": batch, "cap": cap})
+            for number, articles, weights in rows:
+                yield start + number - 1, articles, weights
+            continue
+        rows = session.execute(
+            _heaviest_union(len(batch)),
+            {"cap": cap} | {f"t{number}": term for number, term in enumerate(batch)},
+        )
+        for number, group in itertools.groupby(rows, key=lambda row: row[0]):
+            postings = list(group)
+            yield (
+                start + number,
+                [article for _, article, _ in postings],
+                [weight for _, _, weight in postings],
+            )
+
+
+# Terms whose postings one statement reads: bounds the rows held at once (a few hundred
+# per term) and stays under SQLite's limit on a compound SELECT's branches (500).
+TERMS_PER_STATEMENT = 400
+# PostgreSQL: one bounded index range per term, as the first stage's branches, each term's
+# postings handed back as two arrays (one row per term: far fewer rows to convert).
+_HEAVIEST_LATERAL = text(
+    "SELECT query_terms.number, array_agg(heaviest.article_id ORDER BY heaviest.weight DESC,"
+    " heaviest.article_id DESC), array_agg(heaviest.weight ORDER BY heaviest.weight DESC,"
+    " heaviest.article_id DESC)"
+    " FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS query_terms(term, number)"
+    " CROSS JOIN LATERAL (SELECT article_id, weight FROM related_terms"
+    " WHERE related_terms.term = query_terms.term"
+    " ORDER BY weight DESC, article_id DESC LIMIT :cap) AS heaviest"
+    " GROUP BY query_terms.number ORDER BY query_terms.number"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _heaviest_union(term_count: int) -> TextClause:
+    # SQLite has no LATERAL: the first stage's UNION ALL of LIMIT subqueries, numbered.
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT {number} AS number, article_id, weight FROM related_terms"
+        f" WHERE term = :t{number} ORDER BY weight DESC, article_id DESC LIMIT :cap) AS p{number}"
+        for number in range(term_count)
+    )
+    return text(
+        f"SELECT number, article_id, weight FROM ({branches})"
+        " ORDER BY number, weight DESC, article_id DESC"
     )
 
 

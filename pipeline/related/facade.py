@@ -72,6 +72,19 @@ class RelatedIndex:
     def refresh_rails(self, session: Session, article_ids: list[int]) -> set[int]:
         return rails.refresh_rails(self.store, self.tuning, session, article_ids)
 
+    def draft_rails(
+        self, session: Session, article_ids: list[int], placing: bool = False
+    ) -> dict[int, rails.RailDraft]:
+        """Rails computed in bulk, nothing locked: for `store_drafts`, or for `place` when
+        `placing` (with the neighbours a placed article enters)."""
+        limit = reverse.placing_reach(self.tuning) if placing else self.tuning.size
+        return rails.draft_rails(self.store, self.tuning, session, article_ids, limit)
+
+    def store_drafts(
+        self, session: Session, drafts: dict[int, rails.RailDraft], article_ids: list[int]
+    ) -> set[int]:
+        return rails.store_drafts(self.store, self.tuning, session, drafts, article_ids)
+
     def rail_targets(
         self, session: Session, article_ids: list[int], fresh: set[int], every_rail: bool
     ) -> list[int]:
@@ -79,8 +92,14 @@ class RelatedIndex:
 
     # -- the reverse update ----------------------------------------------------------------
 
-    def place(self, session: Session, article_id: int, skip: set[int]) -> set[int]:
-        return reverse.place(self.store, self.tuning, session, article_id, skip)
+    def place(
+        self,
+        session: Session,
+        article_id: int,
+        skip: set[int],
+        draft: rails.RailDraft | None = None,
+    ) -> set[int]:
+        return reverse.place(self.store, self.tuning, session, article_id, skip, draft)
 
     def apply_change(self, session: Session, article: Article) -> set[int]:
         """Bring the index and every affected rail up to date; returns the rails that

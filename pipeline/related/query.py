@@ -31,6 +31,8 @@ from pipeline.related.tuning import Tuning
 QUERY_TERMS = 150
 # Terms given as the reason an article is a neighbour.
 EXPLAIN_TERMS = 3
+# Documents read per statement when explaining many rails at once.
+EXPLAINED_PER_STATEMENT = 1000
 
 
 @dataclass(frozen=True)
@@ -140,19 +142,34 @@ def explain(
     session: Session, query_weights: dict[str, float], others: list[int]
 ) -> dict[int, list[str]]:
     """For each other article, the terms that add most to its score, strongest first."""
-    contributions: dict[int, dict[str, float]] = {other: {} for other in others}
-    rows = session.execute(
-        select(RelatedDocument.article_id, RelatedDocument.term_weights).where(
-            RelatedDocument.article_id.in_(others)
+    return explain_many(session, {0: (query_weights, others)})[0]
+
+
+def explain_many(
+    session: Session, asked: dict[int, tuple[dict[str, float], list[int]]]
+) -> dict[int, dict[int, list[str]]]:
+    """`explain` for several queries (by article: its query weights and the others), the
+    others' weights read in one statement."""
+    wanted = sorted({other for _, others in asked.values() for other in others})
+    postings: dict[int, dict[str, float]] = {}
+    for start in range(0, len(wanted), EXPLAINED_PER_STATEMENT):
+        postings.update(
+            session.execute(
+                select(RelatedDocument.article_id, RelatedDocument.term_weights).where(
+                    RelatedDocument.article_id.in_(wanted[start : start + EXPLAINED_PER_STATEMENT])
+                )
+            ).all()
         )
-    )
-    for other, weights in rows:
-        contributions[other] = {
-            term: weight * query_weights[term]
-            for term, weight in weights.items()
-            if term in query_weights
-        }
     return {
-        other: sorted(terms, key=lambda term: (-terms[term], term))[:EXPLAIN_TERMS]
-        for other, terms in contributions.items()
+        article_id: {other: _reasons(query_weights, postings.get(other, {})) for other in others}
+        for article_id, (query_weights, others) in asked.items()
     }
+
+
+def _reasons(query_weights: dict[str, float], weights: dict[str, float]) -> list[str]:
+    terms = {
+        term: weight * query_weights[term]
+        for term, weight in weights.items()
+        if term in query_weights
+    }
+    return sorted(terms, key=lambda term: (-terms[term], term))[:EXPLAIN_TERMS]

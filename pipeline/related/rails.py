@@ -7,13 +7,21 @@ id order, as every such writer takes them), so two writers never interleave on o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from pipeline.content.models import Article, ArticleStatus
 from pipeline.related.merge import RailEntry
 from pipeline.related.models import RelatedDocument, RelatedRail
-from pipeline.related.query import Neighbour, explain, neighbours, query_weights_many
+from pipeline.related.query import (
+    Neighbour,
+    explain,
+    explain_many,
+    neighbours,
+    query_weights_many,
+)
 from pipeline.related.store import IndexStore
 from pipeline.related.tuning import Tuning
 from pipeline.site.lists import WITHOUT_TAGS
@@ -114,6 +122,136 @@ def _best_many(
         )
         found[article_id] = (weights, best)
     return found
+
+
+@dataclass(frozen=True)
+class RailDraft:
+    """A rail computed before it is locked, with what it was computed against: the rail as
+    stored then and the version of the article's indexed document (None: not indexed)."""
+
+    stored: list[RailEntry]
+    version: int | None
+    weights: dict[str, float]
+    best: list[Neighbour]
+
+
+def draft_rails(
+    store: IndexStore, tuning: Tuning, session: Session, article_ids: list[int], limit: int
+) -> dict[int, RailDraft]:
+    """Many rails computed at once, taking no lock (a rebuild's chunk): each article's best
+    `limit` neighbours, as `neighbours` finds them, scored in bulk (bulk.py); the embedding
+    scorer's blend keeps the per-article query. `store_drafts` or `reverse.place` writes
+    them."""
+    ids = sorted(set(article_ids))
+    before = entries_many(session, ids)
+    versions = _versions(session, ids)
+    queries = query_weights_many(store, session, ids)
+    if store.semantic is None:
+        from pipeline.related.bulk import neighbours_many  # numpy and scipy, rebuilds only
+
+        best = neighbours_many(tuning, session, queries, limit)
+    else:
+        best = {
+            article_id: neighbours(store, tuning, session, article_id, limit, weights)
+            for article_id, weights in queries.items()
+        }
+    return {
+        article_id: RailDraft(
+            before.get(article_id, []),
+            versions.get(article_id),
+            queries.get(article_id, {}),
+            best.get(article_id, []),
+        )
+        for article_id in ids
+    }
+
+
+def redrafted(
+    session: Session, drafts: dict[int, RailDraft], article_ids: list[int]
+) -> tuple[list[int], dict[int, list[RailEntry]]]:
+    """Of these drafted rails (locked by the caller), those another writer changed since
+    they were drafted, or whose article was indexed again, which must be computed again;
+    and the rails as stored now."""
+    stored = entries_many(session, article_ids)
+    versions = _versions(session, article_ids)
+    moved = [
+        article_id
+        for article_id in article_ids
+        if stored.get(article_id, []) != drafts[article_id].stored
+        or versions.get(article_id) != drafts[article_id].version
+    ]
+    return moved, stored
+
+
+def store_drafts(
+    store: IndexStore,
+    tuning: Tuning,
+    session: Session,
+    drafts: dict[int, RailDraft],
+    article_ids: list[int],
+) -> set[int]:
+    """Write drafted rails, as `refresh_rails` writes the rails it computes: locked (their
+    document rows, in id order), any that moved since drafted computed again under the
+    lock, stored where their neighbours changed. Returns those."""
+    ids = sorted(set(article_ids))
+    if not ids:
+        return set()
+    store.lock_documents(session, ids)
+    moved, stored = redrafted(session, drafts, ids)
+    found = {
+        article_id: (drafts[article_id].weights, drafts[article_id].best) for article_id in ids
+    }
+    if moved:
+        found.update(_best_many(store, tuning, session, moved))
+    shown = {
+        article_id: [entry.neighbour_id for entry in entries]
+        for article_id, entries in stored.items()
+    }
+    rails = new_rails(tuning, session, found, shown)
+    store.write_rails(session, rails)
+    return set(rails)
+
+
+def _versions(session: Session, article_ids: list[int]) -> dict[int, int]:
+    return dict(
+        session.execute(
+            select(RelatedDocument.article_id, RelatedDocument.indexed_version).where(
+                RelatedDocument.article_id.in_(article_ids)
+            )
+        ).all()
+    )
+
+
+def new_rails(
+    tuning: Tuning,
+    session: Session,
+    found: dict[int, tuple[dict[str, float], list[Neighbour]]],
+    shown: dict[int, list[int]],
+) -> dict[int, list[RailEntry]]:
+    """`new_rail` for many rails (article: its query weights and best neighbours), their
+    reasons read in one statement: the rails whose neighbours changed."""
+    kept = {
+        article_id: [neighbour for neighbour in best if neighbour.score >= tuning.min_score]
+        for article_id, (_, best) in found.items()
+    }
+    changed = {
+        article_id: best
+        for article_id, best in kept.items()
+        if shown.get(article_id, []) != [neighbour.article_id for neighbour in best]
+    }
+    reasons = explain_many(
+        session,
+        {
+            article_id: (found[article_id][0], [n.article_id for n in best])
+            for article_id, best in changed.items()
+        },
+    )
+    return {
+        article_id: [
+            RailEntry(n.article_id, n.score, reasons[article_id][n.article_id]) for n in best
+        ]
+        for article_id, best in changed.items()
+    }
 
 
 def store_rail(

@@ -23,6 +23,7 @@ from pipeline.related.query import (
     query_weights_many,
     query_weights_of,
 )
+from pipeline.related.rails import RailDraft
 from pipeline.related.store import IndexStore
 from pipeline.related.tuning import Tuning
 
@@ -64,27 +65,45 @@ def spread_change(
 
 
 def place(
-    store: IndexStore, tuning: Tuning, session: Session, article_id: int, skip: set[int]
+    store: IndexStore,
+    tuning: Tuning,
+    session: Session,
+    article_id: int,
+    skip: set[int],
+    draft: RailDraft | None = None,
 ) -> set[int]:
     """Recompute a fresh article's own rail and enter it in the rails of its top
     `related_candidates` (bar `skip`) that it now belongs in. One neighbour query serves
-    both. Returns the rails that changed."""
-    changed, others = place_own(store, tuning, session, article_id, skip)
+    both: the `draft`'s (drafted with `placing_reach` neighbours) unless its rail or its
+    document moved since. Returns the rails that changed."""
+    changed, others = place_own(store, tuning, session, article_id, skip, draft)
     return changed | enter(store, tuning, session, article_id, others)
 
 
+def placing_reach(tuning: Tuning) -> int:
+    """The neighbours a placing query finds: its own rail's and the candidates it enters."""
+    return max(tuning.size, tuning.candidates)
+
+
 def place_own(
-    store: IndexStore, tuning: Tuning, session: Session, article_id: int, skip: set[int]
+    store: IndexStore,
+    tuning: Tuning,
+    session: Session,
+    article_id: int,
+    skip: set[int],
+    draft: RailDraft | None = None,
 ) -> tuple[set[int], list[Neighbour]]:
     """An article's own rail; returns whether it changed and the candidates whose rails
     it may enter (the reverse update's half, which `enter` does)."""
     store.lock_documents(session, [article_id])
-    weights = query_weights_of(store, session, article_id)
-    if not weights:
-        stored = rails.store_rail(store, tuning, session, article_id, {}, [])
-        return {article_id} if stored else set(), []
-    reach = max(tuning.size, tuning.candidates)
-    candidates = neighbours(store, tuning, session, article_id, reach, weights)
+    if draft is not None and not rails.redrafted(session, {article_id: draft}, [article_id])[0]:
+        weights, candidates = draft.weights, draft.best
+    else:
+        weights = query_weights_of(store, session, article_id)
+        reach = placing_reach(tuning)
+        candidates = (
+            neighbours(store, tuning, session, article_id, reach, weights) if weights else []
+        )
     changed = set()
     if rails.store_rail(store, tuning, session, article_id, weights, candidates[: tuning.size]):
         changed.add(article_id)
