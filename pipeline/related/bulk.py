@@ -27,13 +27,10 @@ from sqlalchemy import ARRAY, BigInteger, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from pipeline.content.models import Article
-from pipeline.related.candidates import (
-    CANDIDATE_TERMS,
-    CANDIDATES,
-    POSTINGS_PER_TERM,
-    SHORTLIST,
-    heaviest_postings,
-)
+
+# The stages' constants are read from their module, where the tests can change them.
+from pipeline.related import candidates as stages
+from pipeline.related.candidates import CANDIDATE_TERMS, heaviest_postings
 from pipeline.related.models import RelatedDocument
 from pipeline.related.query import Neighbour
 from pipeline.related.tuning import Tuning
@@ -96,12 +93,12 @@ class HeaviestPostings:
         weights: list[np.ndarray] = []
         heads: set[tuple[int, int]] = set()
         for number, articles, term_weights in heaviest_postings(session, terms):
-            first = articles[:POSTINGS_PER_TERM]
+            first = articles[: stages.POSTINGS_PER_TERM]
             counts[2 * number] = len(first)
             counts[2 * number + 1] = len(articles) - len(first)
             ids.append(np.asarray(articles, dtype=np.int64))
             weights.append(np.asarray(term_weights, dtype=np.float64))
-            if len(articles) > POSTINGS_PER_TERM:
+            if len(articles) > stages.POSTINGS_PER_TERM:
                 heads.update((number, article) for article in queried.intersection(first))
         everyone = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         columns, indices = np.unique(everyone, return_inverse=True)
@@ -137,14 +134,14 @@ def first_stage_many(
             columns, dots = products.indices[span], products.data[span]
             others = postings.articles[columns] != article
             columns, dots = columns[others], dots[others]
-            best = _best(postings.articles[columns], dots, SHORTLIST)
+            best = _best(postings.articles[columns], dots, stages.SHORTLIST)
             shortlists[article] = (columns[best], dots[best])
     norms = _column_norms(session, postings.articles, [c for c, _ in shortlists.values()])
     candidates = {}
     for article, (columns, dots) in shortlists.items():
         known = ~np.isnan(norms[columns])
         columns, scores = columns[known], dots[known] / norms[columns[known]]
-        best = _best(postings.articles[columns], scores, CANDIDATES)
+        best = _best(postings.articles[columns], scores, stages.CANDIDATES)
         candidates[article] = postings.articles[columns[best]].tolist()
     return candidates
 
