@@ -12,6 +12,14 @@ With `--semantic` (needs the `pressrun[semantic]` extra) the import runs three t
 alone, sentence embeddings alone (weight 1) and the blend (weight 0.5), each read from its
 rendered pages. Every article is encoded once and the vectors reused by the later run; the
 encoding time per article is reported.
+
+With `--compare-rails` the corpus is imported and indexed once, and every article's rail is
+computed both ways a rebuild can: one neighbour query per article, and in bulk, a chunk of
+articles at a time (pipeline/related/bulk.py). Prints how many rails show the same five,
+precision@5 of each, and the time each took per article (`--postgresql`: on a fresh database
+of the PostgreSQL at PRESSRUN_TEST_PG instead of SQLite).
+
+    .venv/bin/python -m benchmarks.related_quality ../shared/data/bbc-news.jsonl.gz --compare-rails
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ from pipeline.content.models import Article
 from pipeline.content.text import tokens
 from pipeline.db import transaction
 from pipeline.events.processing import process_event
+from pipeline.publish.rebuild import CHUNK_ARTICLES, refresh_statistics
+from pipeline.related import query
 from pipeline.render.renderer import key_of
 from pipeline.services import create_services
 from workers.app import CeleryDispatcher, create_app
@@ -135,6 +145,112 @@ def scorer_rails(
     return rails
 
 
+def import_records(rows: list[dict[str, Any]]) -> list[Any]:
+    return [
+        parse_article(
+            {
+                "id": row["id"],
+                "title": row["title"],
+                "body": row["body"],
+                "section": "news",
+                "published_at": row["published_at"],
+            }
+        )[0]
+        for row in rows
+    ]
+
+
+@dataclass
+class RailPaths:
+    """Every article's rail computed one query per article and in bulk, by external id, with
+    the seconds each took."""
+
+    per_article: dict[str, list[str]] = field(default_factory=dict)
+    bulk: dict[str, list[str]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def compare_rails(rows: list[dict[str, Any]], database_url: str, folder: Path) -> RailPaths:
+    """Import and index the corpus, then compute each rail both ways, a chunk at a time as a
+    rebuild does (rails below the score floor dropped, as stored rails)."""
+    settings = Settings(
+        database_url=database_url,
+        storage_url=f"file://{folder / 'site'}",
+        related_recency_weight=0.0,
+    )
+    services = create_services(settings)
+    related = services.related
+    with transaction(services.sessions) as session:
+        articles.import_articles(session, import_records(rows), actor="quality")
+    with transaction(services.sessions) as session:
+        live = list(session.scalars(select(Article).order_by(Article.id)))
+        external = {article.id: article.external_id for article in live}
+    for start in range(0, len(live), CHUNK_ARTICLES):
+        with transaction(services.sessions) as session:
+            ids = [article.id for article in live[start : start + CHUNK_ARTICLES]]
+            related.index_many(
+                session, list(session.scalars(select(Article).where(Article.id.in_(ids))))
+            )
+    refresh_statistics(services, "rails")
+    paths = RailPaths()
+    chunks = [
+        list(external)[start : start + CHUNK_ARTICLES]
+        for start in range(0, len(external), CHUNK_ARTICLES)
+    ]
+    floor = related.tuning.min_score
+
+    def shown(found: list[Any]) -> list[str]:
+        return [external[n.article_id] for n in found if n.score >= floor]
+
+    started = time.perf_counter()
+    for chunk in chunks:
+        with transaction(services.sessions) as session:
+            queries = query.query_weights_many(related.store, session, chunk)
+            for article_id in chunk:
+                found = query.neighbours(
+                    related.store, related.tuning, session, article_id, related.tuning.size,
+                    queries.get(article_id, {}),
+                )  # fmt: skip
+                paths.per_article[external[article_id]] = shown(found)
+    paths.seconds["per article"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for chunk in chunks:
+        with transaction(services.sessions) as session:
+            drafts = related.draft_rails(session, chunk)
+        for article_id, draft in drafts.items():
+            paths.bulk[external[article_id]] = shown(draft.best)
+    paths.seconds["bulk"] = time.perf_counter() - started
+    services.engine.dispose()
+    return paths
+
+
+def print_comparison(paths: RailPaths, sections: dict[str, str]) -> None:
+    same = sum(paths.bulk[key] == rail for key, rail in paths.per_article.items())
+    same_set = sum(set(paths.bulk[key]) == set(rail) for key, rail in paths.per_article.items())
+    count = len(paths.per_article)
+    table = Table(title=f"rails computed both ways, {count} articles, recency off")
+    for column in ("", "per article", "bulk", "bulk / per article"):
+        table.add_column(column, justify="right")
+    ratio = paths.seconds["bulk"] / paths.seconds["per article"]
+    table.add_row(
+        "ms per article",
+        f"{1000 * paths.seconds['per article'] / count:.2f}",
+        f"{1000 * paths.seconds['bulk'] / count:.2f}",
+        f"{ratio:.3f}",
+    )
+    table.add_row(
+        f"precision@{K}",
+        f"{macro(precision(paths.per_article, sections)):.3f}",
+        f"{macro(precision(paths.bulk, sections)):.3f}",
+        "",
+    )
+    Console().print(table)
+    Console().print(
+        f"the same {K} in the same order: {same}/{count} ({100 * same / count:.2f}%); "
+        f"the same {K} in any order: {same_set}/{count} ({100 * same_set / count:.2f}%)"
+    )
+
+
 def brute_force_rails(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Exact TF-IDF cosine kNN over title and body (sublinear tf, smoothed idf)."""
     bags = {row["id"]: Counter(tokens(row["title"] + " " + row["body"])) for row in rows}
@@ -181,9 +297,33 @@ def main() -> None:
         action="store_true",
         help="also embeddings alone and the 50/50 blend (needs the pressrun[semantic] extra)",
     )
+    parser.add_argument(
+        "--compare-rails",
+        action="store_true",
+        help="compute every rail one query per article and in bulk, and compare them",
+    )
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="with --compare-rails: on a fresh PostgreSQL database (PRESSRUN_TEST_PG)",
+    )
     options = parser.parse_args()
     rows = load(options.corpus)
     sections = {row["id"]: row["section"] for row in rows}
+    if options.compare_rails:
+        with tempfile.TemporaryDirectory() as folder:
+            if options.postgresql:
+                from tests.realstack import create_database, drop_database
+
+                url = create_database("pressrun_quality")
+                try:
+                    paths = compare_rails(rows, url, Path(folder))
+                finally:
+                    drop_database(url)
+            else:
+                paths = compare_rails(rows, f"sqlite:///{Path(folder) / 'rails.db'}", Path(folder))
+        print_comparison(paths, sections)
+        return
     runs = {"TF-IDF": 0.0}
     if options.semantic:
         runs |= {"embeddings": 1.0, "blend 0.5": 0.5}

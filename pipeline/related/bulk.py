@@ -238,27 +238,40 @@ def _document_weights(
     session: Session, documents: list[int], vocabulary: dict[str, int]
 ) -> tuple[Any, np.ndarray, dict[int, int]]:
     """The documents' stored weights on the vocabulary's terms (a row each, columns by
-    `vocabulary`), their norms, and each document's row (those not indexed are left out)."""
-    indptr: list[int] = [0]
-    indices: list[int] = []
-    data: list[float] = []
+    `vocabulary`), their norms, and each document's row (those not indexed are left out).
+    Each statement's weights become arrays before the next is read: as Python numbers,
+    a group's would take several times the memory."""
+    counts: list[int] = []
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
     norms: list[float] = []
     rows: dict[int, int] = {}
     statement = select(
         RelatedDocument.article_id, RelatedDocument.norm, RelatedDocument.term_weights
     )
-    for article, norm, term_weights in _by_ids(
-        session, statement, RelatedDocument.article_id, documents
-    ):
-        # The terms some query has alone (a set intersection, then lookups, all in C).
-        shared = term_weights.keys() & vocabulary.keys()
-        indices.extend(map(vocabulary.__getitem__, shared))
-        data.extend(map(term_weights.__getitem__, shared))
-        indptr.append(len(indices))
-        rows[article] = len(norms)
-        norms.append(norm)
+    for start in range(0, len(documents), IDS_PER_STATEMENT):
+        batch = documents[start : start + IDS_PER_STATEMENT]
+        terms: list[int] = []
+        weights: list[float] = []
+        for article, norm, term_weights in _by_ids(
+            session, statement, RelatedDocument.article_id, batch
+        ):
+            # The terms some query has alone (a set intersection, then lookups, all in C).
+            shared = term_weights.keys() & vocabulary.keys()
+            terms.extend(map(vocabulary.__getitem__, shared))
+            weights.extend(map(term_weights.__getitem__, shared))
+            counts.append(len(shared))
+            rows[article] = len(norms)
+            norms.append(norm)
+        indices.append(np.asarray(terms, dtype=np.int32))
+        data.append(np.asarray(weights, dtype=np.float64))
+    indptr = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
     matrix = sparse.csr_array(
-        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int32), indptr),
+        (
+            np.concatenate([np.zeros(0), *data]),
+            np.concatenate([np.zeros(0, dtype=np.int32), *indices]),
+            indptr,
+        ),
         shape=(len(norms), len(vocabulary)),
     )
     return matrix, np.asarray(norms, dtype=np.float64), rows
