@@ -1,13 +1,21 @@
-"""Cost of publishing against archive size: 1,000 / 10,000 / 100,000-article sites.
+"""Cost of a whole build and of publishing against archive size: 1,000 / 10,000 / 100,000
+articles.
 
 For each size, on the embedded default (SQLite, folder, in-process) and on the real stack
-(PostgreSQL, Redis, 2 `pressrun worker` processes, folder or S3 storage): full rebuild time
-and pages per second, objects written per publish, publish latency, related query time, peak
-memory. With Hugo installed (Debian: `apt-get install hugo`), the same corpus is built as an
-equivalent Hugo site beside ours (up to 50,000 articles). Writes a PNG of cost per publish
-against archive size.
+(PostgreSQL, Redis, 2 `pressrun worker` processes and the beat, folder or S3 storage). On the
+real stack the archive is loaded as a newsroom loads it, `pressrun import FILE`, and the
+rebuild it requests is followed phase by phase (index, rails, render; objects/s over the
+render phase), with one article published through the pipeline midway through each phase
+(its publish-to-live); then single publishes, then `rebuild --force` (templates changed,
+rails kept). The peak RSS of every process of ours (the import, each worker and its pool
+process, the beat) is each process's own VmHWM, read from /proc while the run lasts.
 
-    .venv/bin/python -m benchmarks.scale --sizes 1000 10000 100000
+With Hugo installed (Debian: `apt-get install hugo`), the same corpus is built as an
+equivalent Hugo site beside ours (up to 50,000 articles): one table per run puts the full
+build (import + index + rails + render) beside Hugo's full build, with the ratio. A second
+table gives the cost of single publishes; a PNG plots it against archive size.
+
+    .venv/bin/python -m benchmarks.scale --sizes 1000 10000 --skip-embedded
 """
 
 from __future__ import annotations
