@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,34 +42,58 @@ def read_article(path: Path) -> ArticleInput:
     return article
 
 
+# Articles read from an import file and loaded at a time: an archive of 100,000 articles is
+# never held in memory whole, only this many of them.
+IMPORT_BATCH = 2000
+
+
 @dataclass
-class ImportBatch:
-    articles: list[ArticleInput] = field(default_factory=list)
+class ImportTally:
+    """What an import file held, as far as it has been read."""
+
     ignored_fields: set[str] = field(default_factory=set)
+    count: int = 0  # articles read so far
 
 
-def read_jsonl(path: Path) -> ImportBatch:
-    """Every line validated before anything is written: one bad line, nothing imported."""
-    batch = ImportBatch()
+def read_jsonl_batches(path: Path, read: ImportTally) -> Iterator[list[ArticleInput]]:
+    """The file's articles, IMPORT_BATCH at a time, each line validated as it is read; `read`
+    counts them and collects the fields ignored. A bad line, or none at all, raises BadFile
+    when reached: load the batches in one transaction, and one bad line imports nothing."""
+    ids: set[str] = set()
+    articles: list[ArticleInput] = []
+    for number, line in _lines(path):
+        article, unknown = _read_line(path, number, line)
+        if article.id is not None:
+            if article.id in ids:
+                raise BadFile(f"{path}: the same id appears on more than one line")
+            ids.add(article.id)
+        read.count += 1
+        read.ignored_fields.update(unknown)
+        articles.append(article)
+        if len(articles) == IMPORT_BATCH:
+            yield articles
+            articles = []
+    if articles:
+        yield articles
+    if not read.count:
+        raise BadFile(f"{path}: no articles in the file")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line that is not blank."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as stream:
             for number, line in enumerate(stream, start=1):
                 if line.strip():
-                    _read_line(batch, path, number, line)
+                    yield number, line
     except FileNotFoundError:
         raise BadFile(f"{path}: no such file") from None
     except (OSError, EOFError, UnicodeDecodeError) as error:
         raise BadFile(f"{path}: cannot read: {error}") from None
-    if not batch.articles:
-        raise BadFile(f"{path}: no articles in the file")
-    ids = [article.id for article in batch.articles if article.id is not None]
-    if len(ids) != len(set(ids)):
-        raise BadFile(f"{path}: the same id appears on more than one line")
-    return batch
 
 
-def _read_line(batch: ImportBatch, path: Path, number: int, line: str) -> None:
+def _read_line(path: Path, number: int, line: str) -> tuple[ArticleInput, list[str]]:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as error:
@@ -76,8 +101,6 @@ def _read_line(batch: ImportBatch, path: Path, number: int, line: str) -> None:
     if isinstance(data, dict) and "id" in data and not isinstance(data["id"], str):
         data["id"] = str(data["id"]) if isinstance(data["id"], int) else data["id"]
     try:
-        article, unknown = parse_article(data, ignore_unknown=True)
+        return parse_article(data, ignore_unknown=True)
     except InvalidInput as error:
         raise BadFile(f"{path}:{number}: {error}") from None
-    batch.articles.append(article)
-    batch.ignored_fields.update(unknown)

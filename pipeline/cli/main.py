@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from pipeline import db
 from pipeline.cli.app import EXIT_BAD_INPUT, EXIT_NOT_FOUND, App, fail, pass_app
-from pipeline.cli.importer import BadFile, read_article, read_jsonl
+from pipeline.cli.importer import BadFile, ImportTally, read_article, read_jsonl_batches
 from pipeline.cli.remote import add_api_switch, api_command, tokens_group
 from pipeline.config import ConfigError, Settings
 from pipeline.content import articles, schedule
@@ -157,21 +157,21 @@ def run_with_progress(app: App, written: outbox.Written, event_id: int) -> Outco
 @pass_app
 def import_command(app: App, file: Path) -> None:
     """Bulk-load articles from JSON Lines (.jsonl or .jsonl.gz), then rebuild once."""
-    try:
-        batch = read_jsonl(file)
-    except BadFile as error:
-        fail(str(error))
+    tally = ImportTally()
     started = time.perf_counter()
     try:
+        # Read and loaded a batch at a time in one transaction: a bad line rolls it back.
         with outbox.writing(app.services.sessions, later=True) as written:
             change = schedule.import_articles(
-                written.session, batch.articles, actor="import", now=utcnow()
+                written.session, read_jsonl_batches(file, tally), actor="import", now=utcnow()
             )
+    except BadFile as error:
+        fail(str(error))
     except InvalidInput as error:
         fail(f"{file}: {error}")
-    click.echo(f"imported {len(batch.articles)} articles")
-    if batch.ignored_fields:
-        click.echo(f"ignored fields: {', '.join(sorted(batch.ignored_fields))}")
+    click.echo(f"imported {tally.count} articles")
+    if tally.ignored_fields:
+        click.echo(f"ignored fields: {', '.join(sorted(tally.ignored_fields))}")
     report_outcome(run_with_progress(app, written, change.event_id))
     click.echo(f"seconds: {time.perf_counter() - started:.1f}")
 

@@ -4,6 +4,7 @@ in the caller's transaction. Dispatching happens after that transaction has clos
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,10 +60,7 @@ def import_articles(
     External ids identify articles (importing the same id again updates it), and a derived
     slug that another article holds gets a numeric suffix.
     """
-    now = now or utcnow()
-    for record in records:
-        _make_live(session, record, now, unique_slug=True)
-    return request_rebuild(session, actor=actor, now=now)
+    return import_batches(session, [records], actor=actor, now=now)
 
 
 def request_rebuild(
@@ -85,6 +83,23 @@ def request_rebuild(
     session.add(event)
     session.flush()
     return ArticleChange(event.id, 0, EventKind.REBUILD, 0)
+
+
+def import_batches(
+    session: Session,
+    batches: Iterable[list[ArticleInput]],
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> ArticleChange:
+    """import_articles for records that come a batch at a time (an archive read from a file,
+    never held in memory whole): every batch loaded in the caller's one transaction, then
+    one rebuild event."""
+    now = now or utcnow()
+    for records in batches:
+        for record in records:
+            _make_live(session, record, now, unique_slug=True)
+    return request_rebuild(session, actor=actor, now=now)
 
 
 def _make_live(

@@ -11,6 +11,7 @@ the same transaction that makes the change, so it is carried out once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,11 +112,11 @@ def unpublish_now(
 
 
 def import_articles(
-    session: Session, records: list[ArticleInput], *, actor: str, now: datetime
+    session: Session, batches: Iterable[list[ArticleInput]], *, actor: str, now: datetime
 ) -> articles.ArticleChange:
-    """Bulk load (articles.import_articles): an imported article is live, so a publish
+    """Bulk load (articles.import_batches): an imported article is live, so a publish
     scheduled for it is moot and it is no longer an undated draft, as after `publish_now`."""
-    change = articles.import_articles(session, records, actor=actor, now=now)
+    change = articles.import_batches(session, batches, actor=actor, now=now)
     live = select(Article.id).where(Article.status == ArticleStatus.PUBLISHED)
     session.execute(
         delete(Schedule).where(
