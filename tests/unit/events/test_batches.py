@@ -60,7 +60,7 @@ def drain(services: Services, held: Held) -> tuple[int, int]:
 def statuses(services: Services, event_ids: list[int]) -> dict[int, EventStatus]:
     with transaction(services.sessions) as session:
         rows = session.execute(select(Event.id, Event.status).where(Event.id.in_(event_ids)))
-        return dict(rows.tuples().all())
+        return {row.id: row.status for row in rows}
 
 
 def assert_site_is_fresh(services: Services) -> None:
