@@ -20,6 +20,7 @@ time and waits for it (a newsroom's own publish during the burst). Measured:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 import tempfile
@@ -99,6 +100,14 @@ def build_site(stack: Stack, size: int) -> None:
     stack.wait_quiet(600)
     stack.stop_workers()
     CONSOLE.print(f"site of {size:,} articles built in {time.perf_counter() - started:.0f} s")
+
+
+def template_name(prefix: str, size: int) -> str:
+    """The kept site's database, named for the schema it was built with: a branch that adds
+    a migration builds its own."""
+    migrations = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+    names = "\n".join(sorted(path.name for path in migrations.glob("*.py")))
+    return f"{prefix}_{size}_{hashlib.sha256(names.encode()).hexdigest()[:8]}"
 
 
 def copy_as_template(stack: Stack, template: str) -> None:
@@ -242,14 +251,14 @@ def spread(values: list[float], digits: int = 1) -> str:
     middle = statistics.median(values)
     if len(values) == 1:
         return f"{middle:.{digits}f}"
-    return f"{middle:.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+    return f"{middle:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def report(rounds: list[Round], options: Any, ceiling: float) -> None:
     table = Table(
         title=f"Bursts of {options.publishes} publishes from {options.clients} clients through "
-        f"the API into {options.size:,} articles, real stack with S3: median [lowest-highest "
-        f"round] over {options.rounds} round(s)"
+        f"the API into {options.size:,} articles, real stack with S3: median (lowest-highest "
+        f"round) over {options.rounds} round(s)"
     )
     columns = ("workers", "accepted/s", "live/s", "p50 to live (s)", "p99 to live (s)",
                "p50 to a worker (s)", "p50 page live (s)", "worker CPU ms/publish",
@@ -288,17 +297,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
+        "--event-batch",
+        type=int,
+        default=None,
+        help="PRESSRUN_EVENT_BATCH for the workers (1: every event alone, as before batching)",
+    )
+    parser.add_argument(
         "--template",
         default="pressrun_burst",
-        help="keep the built site's database as TEMPLATE_SIZE and start later runs from a "
-        "copy ('' to build every time)",
+        help="keep the built site's database as TEMPLATE_SIZE_SCHEMA and start later runs "
+        "from a copy ('' to build every time)",
     )
     options = parser.parse_args()
-    template = f"{options.template}_{options.size}" if options.template else None
+    template = template_name(options.template, options.size) if options.template else None
     reuse = template is not None and database_exists(template)
+    overrides = {} if options.event_batch is None else {"event_batch": options.event_batch}
     with (
         tempfile.TemporaryDirectory() as folder,
-        bench_stack(Path(folder), redis_db=12, template=template if reuse else None) as stack,
+        bench_stack(
+            Path(folder), redis_db=12, template=template if reuse else None, **overrides
+        ) as stack,
     ):
         if reuse:
             CONSOLE.print(f"site of {options.size:,} articles copied from {template}")
