@@ -52,6 +52,10 @@ class Settings:
     # ...and one stuck in a stage (its worker died) after this many.
     relay_stuck_seconds: int = 60
     relay_batch: int = 500
+    # A worker that starts an event takes up to this many more publishes waiting on the queue
+    # and processes them together: their pages and lists rendered and written once for the
+    # batch (1 = every event alone).
+    event_batch: int = 20
     # An event is marked failed after this many attempts (a poison article).
     max_attempts: int = 5
     # Finished events older than this are pruned by the daily beat job.

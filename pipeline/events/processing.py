@@ -5,18 +5,20 @@ with the error."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pipeline.config import Settings
 from pipeline.content.models import Article
 from pipeline.db import transaction
 from pipeline.events.models import UNFINISHED, Event, EventKind, EventStatus
 from pipeline.publish.build import SyncReport
 from pipeline.publish.rebuild import start_rebuild
-from pipeline.publish.refresh import mark_dirty_lists, unfinished_lists
+from pipeline.publish.refresh import mark_dirty_lists, part_of, unfinished_lists
 from pipeline.render.renderer import key_of
 from pipeline.schema import utcnow
 from pipeline.services import Services
@@ -73,11 +75,18 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
     first; the lists it enters are refreshed by coalesced list tasks, after it. A change that
     takes an article out of lists (unpublish, a move) refreshes them here, before its old
     page is deleted, so no list ever links to a missing page.
+
+    When publishes are waiting on the queue (a burst), the event takes up to
+    `event_batch` of them along and they are processed together (`_process_batch`).
     """
     with transaction(services.sessions) as session:
         event = session.get(Event, event_id)
         if event is None or event.status in (EventStatus.LIVE, EventStatus.FAILED):
             return Outcome(event_id, event.status if event else EventStatus.FAILED)
+        if _taken_by_batch(services, event):
+            # Another event's batch is processing it (or has, and waits for its lists): this
+            # message, sent for it alone, has nothing left to do.
+            return Outcome(event_id, event.status)
         if event.status == EventStatus.STARTED and event.attempts >= services.settings.max_attempts:
             # The tries are used up and the last one never finished: its process died (a
             # crash in the render, the OOM killer). Celery hands such a message back at once
@@ -93,8 +102,12 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         event.status = EventStatus.STARTED
         event.started_at = utcnow()
         event.attempts += 1
+        if event.options and BATCH in event.options:
+            event.options = None  # its own try now, no longer a batch's
         kind, article_id, previous = event.kind, event.article_id, event.previous
         log_event(event, EventStatus.STARTED)
+        leader = _Member(event_id, article_id, previous)
+        members = _claim_batch(session, services.settings, event) if kind in BATCHED else []
     if kind == EventKind.REBUILD:
         try:
             start_rebuild(services, dispatcher, event_id)
@@ -102,6 +115,16 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
             _record_failure(services, event_id, error)
             raise
         return event_outcome(services, event_id)
+    if members:
+        _process_batch(services, dispatcher, leader, members)
+    else:
+        _process_started(services, dispatcher, leader)
+    return event_outcome(services, event_id)
+
+
+def _process_started(services: Services, dispatcher: Dispatcher, started: _Member) -> None:
+    """One started event, alone: its own page, then the other pages, then its lists."""
+    event_id, article_id, previous = started.event_id, started.article_id, started.previous
     try:
         with transaction(services.sessions) as session:
             article = _locked_article(session, event_id, article_id)
@@ -115,7 +138,7 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         report = SyncReport()
         if own_page:
             report = services.publisher.build(services.sessions, own_page, event_id=event_id)
-            _set_stage_time(services, event_id, "page_live_at")
+            _set_stage_time(services, [event_id], "page_live_at")
         with transaction(services.sessions) as session:
             article = _locked_article(session, event_id, article_id)
             changed = services.related.spread_change(session, article.id, spread)
@@ -133,7 +156,158 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         raise
     if queue:
         dispatcher.dispatch_lists(queue)
-    return event_outcome(services, event_id)
+
+
+# -- bursts: events processed together ------------------------------------------------------
+
+# The mark a batch leaves on the events it took: {"batch": the event that took them}.
+BATCH = "batch"
+BATCHED = (EventKind.PUBLISH, EventKind.UPDATE)
+
+
+@dataclass
+class _Member:
+    """An event of a batch, as the batch works on it."""
+
+    event_id: int
+    article_id: int | None
+    previous: dict[str, Any] | None
+    spread: Any = None
+    first: str = ""
+    specs: set[OutputSpec] = field(default_factory=set)
+    lists: dict[str, set[OutputSpec]] = field(default_factory=dict)
+
+
+def _taken_by_batch(services: Services, event: Event) -> bool:
+    """The event was taken by another event's batch lately: that batch finishes it (or, if
+    its worker died, the relay sends the event again once it has been stuck for a while)."""
+    if not event.options or BATCH not in event.options or event.started_at is None:
+        return False
+    if event.status not in (EventStatus.STARTED, EventStatus.RENDERED):
+        return False
+    stuck = timedelta(seconds=services.settings.relay_stuck_seconds)
+    return bool(event.started_at > utcnow() - stuck)
+
+
+def _claim_batch(session: Session, settings: Settings, leader: Event) -> list[_Member]:
+    """Take publishes and updates waiting on the queue (dispatched, nobody's yet), the oldest
+    first, one per article and none of the leader's article: they are started here, marked
+    as this batch's, and their own messages will find nothing to do."""
+    if settings.event_batch <= 1:
+        return []
+    rows = session.execute(
+        select(Event.id, Event.article_id)
+        .where(
+            Event.status == EventStatus.DISPATCHED,
+            Event.kind.in_(BATCHED),
+            Event.id != leader.id,
+            Event.article_id.is_not(None),
+        )
+        .order_by(Event.id)
+        .limit(settings.event_batch - 1)
+        .with_for_update(skip_locked=True)
+    ).all()
+    articles = {leader.article_id}
+    chosen = []
+    for event_id, article_id in rows:
+        if article_id not in articles:
+            articles.add(article_id)
+            chosen.append(event_id)
+    if not chosen:
+        return []
+    now = utcnow()
+    members = []
+    for event in session.scalars(select(Event).where(Event.id.in_(chosen)).order_by(Event.id)):
+        event.status, event.started_at = EventStatus.STARTED, now
+        event.attempts += 1
+        event.options = {BATCH: leader.id}
+        log_event(event, EventStatus.STARTED)
+        members.append(_Member(event.id, event.article_id, event.previous))
+    return members
+
+
+def _process_batch(
+    services: Services, dispatcher: Dispatcher, leader: _Member, members: list[_Member]
+) -> None:
+    """A burst's events processed together, in the order a single event keeps: every
+    article's own page (written in one build), then the other pages all of them touch (one
+    build: a page two of them touch is rendered once), then their lists, handed over in one
+    transaction and refreshed as one. Changes that take an article out of lists (or move it)
+    go on alone afterwards.
+
+    If anything fails, the other events go back to the queue to be processed alone (where a
+    poison article fails by itself) and the leader goes on alone."""
+    together = [leader, *members]
+    try:
+        alone, queue = _run_batch(services, together)
+    except Exception as error:
+        log.warning("batch of event %s failed, its events go on alone: %s", leader.event_id, error)
+        _release(services, dispatcher, members)
+        _process_started(services, dispatcher, leader)
+        return
+    if queue:
+        dispatcher.dispatch_lists(queue)
+    for member in alone:
+        _process_started(services, dispatcher, member)
+
+
+def _run_batch(services: Services, together: list[_Member]) -> tuple[list[_Member], list[str]]:
+    """Returns the events left to go alone and the lists to queue."""
+    work, alone = [], []
+    for member in together:
+        with transaction(services.sessions) as session:
+            article = _locked_article(session, member.event_id, member.article_id)
+            member.first = key_of(article)
+            previous = member.previous
+            if not article.is_live or (previous is not None and previous["key"] != member.first):
+                alone.append(member)
+                continue
+            member.spread = services.related.apply_own(session, article)
+        work.append(member)
+    if not work:
+        return alone, []
+    leader_id = together[0].event_id
+    own_pages = {OutputSpec(Kind.ARTICLE, member.first) for member in work}
+    own_report = services.publisher.build(services.sessions, own_pages, event_id=leader_id)
+    _set_stage_time(services, [member.event_id for member in work], "page_live_at")
+    for member in work:
+        with transaction(services.sessions) as session:
+            article = _locked_article(session, member.event_id, member.article_id)
+            changed = services.related.spread_change(session, article.id, member.spread)
+            specs = plan_change(
+                session, services.settings, article, member.previous, changed, services.kinds
+            )
+        member.lists = _group_lists(services.kinds, specs)
+        own_page = OutputSpec(Kind.ARTICLE, member.first)
+        listed = {spec for group in member.lists.values() for spec in group}
+        # Another member's own page stays: it was written before this one's reverse update.
+        member.specs = specs - listed - {own_page}
+    pages = set().union(*(member.specs for member in work))
+    pages_report = services.publisher.build(services.sessions, pages, event_id=leader_id)
+    queue: set[str] = set()
+    with transaction(services.sessions) as session:
+        for member in work:
+            report = part_of(own_report, {OutputSpec(Kind.ARTICLE, member.first)})
+            report.add(part_of(pages_report, member.specs))
+            queue.update(_record_hand_over(session, member.event_id, member.lists, report))
+    return alone, sorted(queue)
+
+
+def _release(services: Services, dispatcher: Dispatcher, members: list[_Member]) -> None:
+    """A failed batch's other events, back on the queue to go alone."""
+    ids = [member.event_id for member in members]
+    with transaction(services.sessions) as session:
+        session.execute(
+            update(Event)
+            .where(Event.id.in_(ids), Event.status == EventStatus.STARTED)
+            .values(status=EventStatus.DISPATCHED, options=None)
+        )
+    for event_id in ids:
+        try:
+            dispatcher.dispatch(event_id)
+        except Exception as error:
+            # The relay sends it once it has waited a stuck period.
+            log.warning("event %s not dispatched again: %s", event_id, error)
 
 
 def _locked_article(session: Session, event_id: int, article_id: int | None) -> Article:
@@ -146,9 +320,9 @@ def _locked_article(session: Session, event_id: int, article_id: int | None) -> 
     return article
 
 
-def _set_stage_time(services: Services, event_id: int, column: str) -> None:
+def _set_stage_time(services: Services, event_ids: list[int], column: str) -> None:
     with transaction(services.sessions) as session:
-        session.execute(update(Event).where(Event.id == event_id).values({column: utcnow()}))
+        session.execute(update(Event).where(Event.id.in_(event_ids)).values({column: utcnow()}))
 
 
 def log_event(event: Event, stage: str) -> None:
@@ -189,23 +363,28 @@ def _hand_over_lists(
 ) -> list[str]:
     """Record the event's own outputs and the lists it waits for; returns lists to queue."""
     with transaction(services.sessions) as session:
-        queue = mark_dirty_lists(session, lists, event_id)
-        values: dict[str, object] = {
-            "rendered_at": utcnow(),
-            "outputs": report.as_json(),
-            "pending_lists": sorted(lists),
-            "error": None,
-        }
-        if lists:
-            values["status"] = EventStatus.RENDERED
-        else:
-            values.update(status=EventStatus.LIVE, live_at=utcnow())
-        session.execute(update(Event).where(Event.id == event_id).values(**values))
-        # The event's own stage: rendered, or live when no list waits (a list refresh logs
-        # live).
-        event = session.get(Event, event_id, populate_existing=True)
-        if event is not None:
-            log_event(event, EventStatus.RENDERED if lists else EventStatus.LIVE)
+        return _record_hand_over(session, event_id, lists, report)
+
+
+def _record_hand_over(
+    session: Session, event_id: int, lists: dict[str, set[OutputSpec]], report: SyncReport
+) -> list[str]:
+    queue = mark_dirty_lists(session, lists, event_id)
+    values: dict[str, object] = {
+        "rendered_at": utcnow(),
+        "outputs": report.as_json(),
+        "pending_lists": sorted(lists),
+        "error": None,
+    }
+    if lists:
+        values["status"] = EventStatus.RENDERED
+    else:
+        values.update(status=EventStatus.LIVE, live_at=utcnow())
+    session.execute(update(Event).where(Event.id == event_id).values(**values))
+    # The event's own stage: rendered, or live when no list waits (a list refresh logs live).
+    event = session.get(Event, event_id, populate_existing=True)
+    if event is not None:
+        log_event(event, EventStatus.RENDERED if lists else EventStatus.LIVE)
     return queue
 
 

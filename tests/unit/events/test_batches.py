@@ -1,0 +1,134 @@
+"""Bursts: an event started while other publishes wait on the queue takes them along, and
+they are processed together (pipeline/events/processing.py, `_process_batch`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.config import Settings
+from pipeline.content import articles
+from pipeline.content.inputs import parse_article
+from pipeline.db import transaction
+from pipeline.events.models import Event, EventStatus
+from pipeline.events.processing import dispatch_event, process_event
+from pipeline.publish.refresh import refresh_lists
+from pipeline.services import Services, create_services
+from tests.conftest import article_data
+from tests.dispatchers import Held
+from tests.faults.harness import compare, expected_site
+
+
+def queued_publishes(services: Services, held: Held, count: int) -> list[int]:
+    """`count` publishes committed and dispatched to a queue nobody reads yet."""
+    sections = ("politics", "sport", "culture")
+    event_ids = []
+    for number in range(count):
+        data, _ = parse_article(
+            article_data(
+                slug=f"burst-{number}",
+                section=sections[number % 3],
+                tags=[f"topic-{number % 2}"],
+                body=f"Rates and markets, story {number}, about rates and markets again.",
+            )
+        )
+        with transaction(services.sessions) as session:
+            event_ids.append(articles.publish(session, data, actor="burst").event_id)
+        dispatch_event(services, held, event_ids[-1])
+    return event_ids
+
+
+def drain(services: Services, held: Held) -> tuple[int, int]:
+    """Deliver everything queued, newest first (a burst's messages arrive in any order);
+    returns the event and list messages delivered."""
+    events = lists = 0
+    while held.sent:
+        kind, item = held.sent.pop()
+        if kind == "event":
+            assert isinstance(item, int)
+            process_event(services, held, item)
+            events += 1
+        else:
+            assert isinstance(item, list)
+            refresh_lists(services, held, item)
+            lists += 1
+    return events, lists
+
+
+def statuses(services: Services, event_ids: list[int]) -> dict[int, EventStatus]:
+    with transaction(services.sessions) as session:
+        rows = session.execute(select(Event.id, Event.status).where(Event.id.in_(event_ids)))
+        return {row.id: row.status for row in rows}
+
+
+def assert_site_is_fresh(services: Services) -> None:
+    stored = {key: services.storage.get(key) or b"" for key in services.storage.keys()}
+    findings = compare(expected_site(services), stored, [])
+    assert findings.clean, findings.details()
+
+
+def test_a_burst_is_processed_by_its_first_started_event(services: Services) -> None:
+    held = Held()
+    event_ids = queued_publishes(services, held, 6)
+    newest = event_ids[-1]
+    held.sent.remove(("event", newest))
+
+    process_event(services, held, newest)
+
+    # Every publish of the burst has its pages written, and its lists queued as one task.
+    assert set(statuses(services, event_ids).values()) == {EventStatus.RENDERED}
+    assert [kind for kind, _ in held.sent].count("lists") == 1
+    with transaction(services.sessions) as session:
+        marks = session.scalars(select(Event.options).where(Event.id.in_(event_ids[:-1])))
+        assert list(marks) == [{"batch": newest}] * 5
+    # The others' own messages find nothing left to do; one list refresh makes all live.
+    held.sent.sort(key=lambda sent: sent[0] == "lists", reverse=True)
+    assert drain(services, held) == (5, 1)
+    assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
+    assert_site_is_fresh(services)
+
+
+def test_a_batch_makes_the_site_events_alone_make(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    sites = []
+    for batch in (1, 20):
+        folder = tmp_path_factory.mktemp(f"batch-{batch}")
+        alone = replace(
+            settings,
+            database_url=f"sqlite:///{folder / 'pressrun.db'}",
+            storage_url=f"file://{folder / 'site'}",
+            event_batch=batch,
+        )
+        services = create_services(alone)
+        try:
+            held = Held()
+            event_ids = queued_publishes(services, held, 8)
+            drain(services, held)
+            assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
+            assert_site_is_fresh(services)
+            sites.append({key: services.storage.get(key) for key in services.storage.keys()})
+        finally:
+            services.engine.dispose()
+    assert sites[0].keys() == sites[1].keys()
+
+
+def test_a_batch_member_sent_again_after_a_stuck_period_is_processed(
+    services: Services,
+) -> None:
+    """A batch whose worker died leaves its members started: their own messages wait for
+    the relay's stuck period, then any delivery processes them."""
+    held = Held()
+    event_ids = queued_publishes(services, held, 3)
+    with transaction(services.sessions) as session:
+        for event in session.scalars(select(Event).where(Event.id.in_(event_ids[:2]))):
+            event.status, event.options = EventStatus.STARTED, {"batch": event_ids[2]}
+            event.started_at = event.accepted_at  # taken long ago
+    quick = replace(services, settings=replace(services.settings, relay_stuck_seconds=0))
+    outcome = process_event(quick, held, event_ids[0])
+    assert outcome.status in (EventStatus.RENDERED, EventStatus.LIVE)
+    drain(quick, held)
+    assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
+    assert_site_is_fresh(services)
