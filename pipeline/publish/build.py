@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, case, delete, insert, null, select, tuple_, update
@@ -378,6 +379,18 @@ def mark_unsettled(session: Session, steps: list[BuildStep], event_id: int | Non
             # Without the counter row no build knows when it rendered: the mark then stays.
             .values(unsettled_version=mark if mark is not None else 0)
         )
+
+
+def unsettled_specs(session: Session, before: datetime, limit: int) -> list[OutputSpec]:
+    """Outputs still marked unsettled that no build has touched since `before`: the failed
+    build's retry planned other outputs, or gave up."""
+    rows = session.execute(
+        select(Output.kind, Output.subject, Output.page)
+        .where(Output.unsettled_version.is_not(None), Output.updated_at < before)
+        .order_by(Output.key)
+        .limit(limit)
+    )
+    return [OutputSpec(kind, subject, page) for kind, subject, page in rows]
 
 
 def marked_after(seen: int | None) -> ColumnElement[bool]:

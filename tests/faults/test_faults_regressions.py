@@ -22,7 +22,7 @@ from pipeline.events.processing import process_event
 from pipeline.events.relay import relay
 from pipeline.publish import build
 from pipeline.publish.build import Publisher
-from pipeline.publish.models import ListRefresh, RefreshState
+from pipeline.publish.models import ListRefresh, Output, RefreshState
 from pipeline.publish.refresh import mark_dirty_lists, refresh_lists
 from pipeline.schema import utcnow
 from pipeline.services import Services
@@ -398,3 +398,25 @@ def test_a_build_whose_manifest_write_fails_after_a_late_put_is_written_again(
     assert "/goes/" in (newsroom.read(spec.key) or "")
     services.publisher.build(services.sessions, [spec])  # the task's retry
     _assert_current(newsroom, spec)
+
+
+def test_an_unsettled_output_no_retry_builds_is_built_by_the_relay(newsroom: Newsroom) -> None:
+    """The mark is cleared by the next build of the key, usually the failed task's retry; when
+    that retry plans other outputs (an event's retry does not plan again the rails its first
+    try changed) or gives up, the relay builds what stayed marked for a stuck period."""
+    services = newsroom.services
+    spec = _month_with_an_article_about_to_go(newsroom)
+    failing = Publisher(
+        services.renderer,
+        LandsThenFails(services.storage, before=lambda: newsroom.unpublish("goes")),
+    )
+    with pytest.raises(TransientStorageError):
+        failing.build(services.sessions, [spec])
+    assert relay(services, Held()).rewritten == 0  # the retry's turn first
+    with transaction(services.sessions) as session:
+        session.execute(update(Output).values(updated_at=utcnow() - timedelta(hours=1)))
+    assert relay(services, Held()).rewritten == 1
+    _assert_current(newsroom, spec)
+    with transaction(services.sessions) as session:
+        session.execute(update(Output).values(updated_at=utcnow() - timedelta(hours=1)))
+    assert relay(services, Held()).rewritten == 0  # built and cleared: nothing left
