@@ -1,14 +1,15 @@
 """The outbox relay: events, list refreshes and rebuild chunks that were committed but never
 dispatched (the broker was down) or never finished (a worker died) are sent again. Tasks are
 idempotent, so a duplicate costs a re-render, never a wrong page. CDN purges that failed are
-tried again here too (pipeline/publish/purges.py)."""
+tried again here too (pipeline/publish/purges.py), and outputs a failed build left unsettled
+are built again (pipeline/publish/build.py, `mark_unsettled`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, or_, select, update
 
@@ -16,6 +17,7 @@ from pipeline.db import transaction
 from pipeline.events.models import UNFINISHED, Event, EventStatus
 from pipeline.events.processing import Dispatcher
 from pipeline.publish import purges
+from pipeline.publish.build import unsettled_specs
 from pipeline.publish.models import ListRefresh, RebuildChunk, RefreshState
 from pipeline.publish.rebuild import OVER, stale_chunks
 from pipeline.schema import utcnow
@@ -31,6 +33,7 @@ class RelayReport:
     failed: list[int]
     chunks: list[int] = field(default_factory=list)
     purged: int = 0
+    rewritten: int = 0
 
 
 def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
@@ -93,16 +96,36 @@ def relay(services: Services, dispatcher: Dispatcher) -> RelayReport:
     failed += stopped
     purger = services.publisher.purger
     purged = purges.retry_due(purger, services.sessions) if purger is not None else 0
-    if resend or lists or chunks or failed or purged:
+    rewritten = _rewrite_unsettled(services, stuck_before)
+    if resend or lists or chunks or failed or purged or rewritten:
         log.info(
-            "relay: re-sent %d events, %d lists, %d rebuild chunks; %d failed; %d paths purged",
+            "relay: re-sent %d events, %d lists, %d rebuild chunks; %d failed; %d paths "
+            "purged; %d unsettled outputs built",
             len(resend),
             len(lists),
             len(chunks),
             len(failed),
             purged,
+            rewritten,
         )
-    return RelayReport(resend, lists, failed, chunks, purged)
+    return RelayReport(resend, lists, failed, chunks, purged, rewritten)
+
+
+def _rewrite_unsettled(services: Services, stuck_before: datetime) -> int:
+    """Build the outputs a failed build left unsettled that nothing built for a stuck period
+    (its retry usually does): a write of theirs may have landed after a newer one. Returns
+    how many were built."""
+    with transaction(services.sessions) as session:
+        specs = unsettled_specs(session, stuck_before, services.settings.relay_batch)
+    if not specs:
+        return 0
+    try:
+        services.publisher.build(services.sessions, specs)
+    except Exception as error:
+        # Still marked (the failure marked them again): the next round tries again.
+        log.warning("relay could not build %d unsettled outputs: %s", len(specs), error)
+        return 0
+    return len(specs)
 
 
 def _resend(services: Services, dispatcher: Dispatcher, event_ids: list[int]) -> list[int]:

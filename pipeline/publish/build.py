@@ -2,6 +2,8 @@
 
 Unchanged bytes are never written (the manifest knows each key's hash, so no listing and no
 HEAD per object). Pages are written before the lists that link to them, and deleted after.
+A key whose build failed after its upload began is unknown to the manifest until a later build
+writes it again: the failed PUT or delete may still have taken effect (see `mark_unsettled`).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, tuple_
+from sqlalchemy import ColumnElement, Table, case, delete, insert, null, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -152,11 +156,33 @@ class Publisher:
                 len(step.rendered.body) for step in steps if step.rendered is not None
             ),
         }
-        report, version = self._sync(factory, steps, event_id, counts)
-        if version is None or any(step.seen != version for step in steps):
-            self._settle(factory, steps, event_id, report)
+        with self._unsettled_on_failure(factory, steps, event_id):
+            report, version = self._sync(factory, steps, event_id, counts)
+            if version is None or any(step.seen != version for step in steps):
+                self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
         return report
+
+    @contextmanager
+    def _unsettled_on_failure(
+        self, factory: SessionFactory, steps: list[BuildStep], event_id: int | None
+    ) -> Iterator[None]:
+        """From the first PUT to the end of the re-check, a failure (the store's, or the
+        database's while recording or re-checking) ends the build with writes that may have
+        landed unchecked: their keys are marked for the next build to write (see
+        `mark_unsettled`) before the error goes up."""
+        try:
+            yield
+        except Exception as error:
+            try:
+                with transaction(factory) as session:
+                    mark_unsettled(session, steps, event_id)
+            except Exception:
+                # The build's own error is the one to report (and retry on); this is logged.
+                log.exception("could not mark %d outputs unsettled after a failure", len(steps))
+            else:
+                log.warning("%d outputs marked unsettled after: %s", len(steps), error)
+            raise
 
     def _settle(
         self,
@@ -187,7 +213,7 @@ class Publisher:
             redo.sort(key=self._order)
             if redo:
                 log.info("re-check: %d outputs moved on while being written", len(redo))
-                report.add(self.sync(factory, redo, event_id, {"rechecks_redone": len(redo)}))
+                report.add(self._sync(factory, redo, event_id, {"rechecks_redone": len(redo)})[0])
             done = redo
 
     def render_all(
@@ -229,7 +255,8 @@ class Publisher:
         """Put and delete what `steps` say, then record it in the manifest; `counts` are
         added to the pipeline's totals in the manifest's transaction (with the outputs
         uploaded and deleted here)."""
-        return self._sync(factory, steps, event_id, counts)[0]
+        with self._unsettled_on_failure(factory, steps, event_id):
+            return self._sync(factory, steps, event_id, counts)[0]
 
     def _sync(
         self,
@@ -241,24 +268,14 @@ class Publisher:
         """`sync`, and the content version read after the upload, in the manifest's
         transaction: when it has not moved since the render, no re-check is needed."""
         report = SyncReport()
-        writes = [step for step in steps if step.rendered is not None]
-        for _, wave in itertools.groupby(writes, key=lambda step: step.wave(self.kinds)):
-            batch = list(wave)
-            self.storage.put_many(
-                [self._stored(step.rendered, event_id) for step in batch if step.rendered]
-            )
-            report.written.extend(step.spec.key for step in batch)
-        removals = [step.spec.key for step in steps if step.rendered is None]
-        # Lists were rewritten above; only now do the pages they no longer link to go.
-        self.storage.delete(removals)
-        report.deleted = removals
+        self._upload(steps, event_id, report)
         totals = dict(counts or {})
         totals["outputs_uploaded"] = totals.get("outputs_uploaded", 0) + len(report.written)
         totals["outputs_deleted"] = totals.get("outputs_deleted", 0) + len(report.deleted)
         tickets: purges.Tickets = {}
         with transaction(factory) as session:
             version = content_version.current(session)  # after the upload: see `_settle`
-            record_manifest(session, steps, event_id)
+            record_manifest(session, steps, event_id, rendered_after(steps))
             if self.purger is not None:
                 # Recorded with the manifest: a purge that fails after the commit is retried
                 # until done, where a retry of this build would find nothing left to purge.
@@ -268,6 +285,20 @@ class Publisher:
         if self.purger is not None:
             purges.purge(self.purger, factory, tickets)
         return report, version
+
+    def _upload(self, steps: list[BuildStep], event_id: int | None, report: SyncReport) -> None:
+        """Put the writes wave by wave, then delete (lists were rewritten in the last wave;
+        only now do the pages they no longer link to go)."""
+        writes = [step for step in steps if step.rendered is not None]
+        for _, wave in itertools.groupby(writes, key=lambda step: step.wave(self.kinds)):
+            batch = list(wave)
+            self.storage.put_many(
+                [self._stored(step.rendered, event_id) for step in batch if step.rendered]
+            )
+            report.written.extend(step.spec.key for step in batch)
+        removals = [step.spec.key for step in steps if step.rendered is None]
+        self.storage.delete(removals)
+        report.deleted = removals
 
     def _order(self, step: BuildStep) -> tuple[int, str]:
         return step.order(self.kinds)
@@ -288,29 +319,109 @@ class Publisher:
         )
 
 
-def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:
-    known: dict[str, str] = {}
+def stored_hashes(session: Session, keys: list[str]) -> dict[str, str | None]:
+    """The hash the manifest knows for each key it holds; None where the bytes are unknown
+    (a failed upload's mark), which no render matches: the key is written again."""
+    known: dict[str, str | None] = {}
     for chunk in chunks(sorted(set(keys))):
-        rows = session.execute(select(Output.key, Output.content_hash).where(Output.key.in_(chunk)))
-        known.update(rows.all())
+        rows = session.execute(
+            select(Output.key, Output.content_hash, Output.unsettled_version).where(
+                Output.key.in_(chunk)
+            )
+        )
+        known.update((key, None if mark is not None else hash_) for key, hash_, mark in rows)
     return known
 
 
-def record_manifest(session: Session, steps: list[BuildStep], event_id: int | None) -> None:
+def rendered_after(steps: list[BuildStep]) -> int | None:
+    """The content version every step's render read first (None when one is unknown)."""
+    versions = [step.seen for step in steps]
+    if not versions or None in versions:
+        return None
+    return min(version for version in versions if version is not None)
+
+
+def mark_unsettled(session: Session, steps: list[BuildStep], event_id: int | None) -> None:
+    """Mark the keys of a build that failed after its upload began: any of its PUTs and
+    deletes may have taken effect (an error or a reset after the store took the request, a
+    wave stopped by another put's failure, a database error before the re-check), each maybe
+    after a newer write of the same key, and the build ends before it could record or
+    re-check them. Left alone, the manifest would keep the newer writer's hash, and the
+    retry, rendering the same newer bytes, would skip the key as unchanged.
+
+    A marked key is written (or deleted) by the next build that renders it, whose write
+    lands after these; only a build that read the content version after the mark clears
+    it (`record_manifest`). The mark is the content version moved on here: a build that
+    rendered before it reads an older version, one that renders after it a newer one."""
+    specs = sorted({step.spec for step in steps}, key=lambda spec: spec.key)
+    if not specs:
+        return
+    now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {"key": spec.key, "kind": str(spec.kind), "subject": spec.subject, "page": spec.page,
+         "content_hash": "", "article_versions": {}, "event_id": event_id, "updated_at": now}
+        for spec in specs
+    ]  # fmt: skip
+    # The rows first, locked in key order as every manifest writer locks them (a new key gets
+    # a row: its PUT may have landed too); the content version last, as every commit takes it.
+    statement = _insert(session)(Output.__table__)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Output.key], set_={"updated_at": statement.excluded.updated_at}
+        ),
+        rows,
+    )
+    mark = content_version.bump(session)
+    for chunk in chunks([spec.key for spec in specs]):
+        session.execute(
+            update(Output)
+            .where(Output.key.in_(chunk))
+            # Without the counter row no build knows when it rendered: the mark then stays.
+            .values(unsettled_version=mark if mark is not None else 0)
+        )
+
+
+def unsettled_specs(session: Session, before: datetime, limit: int) -> list[OutputSpec]:
+    """Outputs still marked unsettled that no build has touched since `before`: the failed
+    build's retry planned other outputs, or gave up."""
+    rows = session.execute(
+        select(Output.kind, Output.subject, Output.page)
+        .where(Output.unsettled_version.is_not(None), Output.updated_at < before)
+        .order_by(Output.key)
+        .limit(limit)
+    )
+    return [OutputSpec(kind, subject, page) for kind, subject, page in rows]
+
+
+def marked_after(seen: int | None) -> ColumnElement[bool]:
+    """Rows a failed upload marked after a render that read content version `seen`: that
+    build cannot tell whether its write or the failed one landed last."""
+    column = cast(Table, Output.__table__).c.unsettled_version
+    if seen is None:
+        return column.is_not(None)
+    return column.is_not(None) & (column > seen)
+
+
+def record_manifest(
+    session: Session, steps: list[BuildStep], event_id: int | None, seen: int | None = None
+) -> None:
     """Record what each key now holds, in a handful of statements whatever the build's size.
     Output rows are upserted in sorted key order before their dependencies are touched, so
-    concurrent workers serialise per key on the row lock and never deadlock."""
+    concurrent workers serialise per key on the row lock and never deadlock. `seen` is the
+    content version the renders read first: a key marked unsettled after it keeps its mark
+    (see `mark_unsettled`)."""
     now = utcnow()
+    later = marked_after(seen)
     removed = sorted(step.spec.key for step in steps if step.rendered is None)
     for chunk in chunks(removed):
-        session.execute(delete(Output).where(Output.key.in_(chunk)))
+        session.execute(delete(Output).where(Output.key.in_(chunk), ~later))
     written = sorted(
         (step for step in steps if step.rendered is not None and step.digest is not None),
         key=lambda step: step.spec.key,
     )
     if not written:
         return
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "key": step.spec.key,
             "kind": str(step.spec.kind),
@@ -326,12 +437,12 @@ def record_manifest(session: Session, steps: list[BuildStep], event_id: int | No
     ]
     # Core, not the ORM's bulk path: one executemany the driver pipelines, in list order.
     statement = _insert(session)(Output.__table__)
+    table = cast(Table, Output.__table__)
+    updates: dict[str, Any] = {name: statement.excluded[name] for name in rows[0] if name != "key"}
+    updates["content_hash"] = case((later, table.c.content_hash), else_=updates["content_hash"])
+    updates["unsettled_version"] = case((later, table.c.unsettled_version), else_=null())
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Output.key],
-            set_={name: statement.excluded[name] for name in rows[0] if name != "key"},
-        ),
-        rows,
+        statement.on_conflict_do_update(index_elements=[Output.key], set_=updates), rows
     )
     replace_dependencies(
         session, {step.spec.key: step.rendered.data_keys for step in written if step.rendered}

@@ -42,6 +42,17 @@ def current(session: Session) -> int | None:
     return session.scalar(select(ContentVersion.version).where(ContentVersion.id == 1))
 
 
+def bump(session: Session) -> int | None:
+    """Move the counter on without a change of data, and return its new value (None if the
+    row is missing). Taken as its transaction's last lock, as a commit's own count is."""
+    return session.scalar(
+        update(ContentVersion)
+        .where(ContentVersion.id == 1)
+        .values(version=ContentVersion.version + 1)
+        .returning(ContentVersion.version)
+    )
+
+
 def _note_flush(session: Session, _context: Any, _instances: Any) -> None:
     for instance in (*session.new, *session.dirty, *session.deleted):
         if getattr(instance, "__tablename__", None) in RENDER_INPUTS:

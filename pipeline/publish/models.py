@@ -86,6 +86,10 @@ class Output(Base):
     article_versions: Mapped[dict[str, int]] = mapped_column(default=dict)
     event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[when] = mapped_column(default=utcnow)
+    # Set by a build whose upload failed (pipeline/publish/build.py, `mark_unsettled`): its
+    # bytes may have landed without their re-check, so `content_hash` says nothing about
+    # what storage holds. The content version of the failure orders it against renders.
+    unsettled_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class PendingPurge(Base):

@@ -4,11 +4,14 @@ the scenario that found it; the scenario itself shows the bug on the real stack.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from pipeline.config import Settings
 from pipeline.content import articles
@@ -17,12 +20,14 @@ from pipeline.db import transaction
 from pipeline.events.models import Event, EventStatus
 from pipeline.events.processing import process_event
 from pipeline.events.relay import relay
-from pipeline.publish.models import ListRefresh, RefreshState
+from pipeline.publish import build
+from pipeline.publish.build import Publisher
+from pipeline.publish.models import ListRefresh, Output, RefreshState
 from pipeline.publish.refresh import mark_dirty_lists, refresh_lists
 from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.site.outputs import Kind, OutputSpec
-from pipeline.storage import TransientStorageError
+from pipeline.storage import Storage, StoredObject, TransientStorageError
 from tests.conftest import Newsroom, article_data
 from tests.dispatchers import Held
 from tests.realstack import RedisServer
@@ -277,3 +282,141 @@ def test_sending_to_a_stopped_broker_gives_up_at_once(tmp_path: Path) -> None:
         assert server.client().llen("regression-events") == 1
     finally:
         server.stop()
+
+
+class LandsThenFails:
+    """A store whose PUTs take effect and then answer an error (a 500 or a reset after the
+    request reached the server, once botocore's own retries are spent): the caller cannot
+    tell that its bytes landed. `before` runs first: what other workers did meanwhile."""
+
+    def __init__(self, storage: Storage, before: Callable[[], object] = lambda: None) -> None:
+        self.storage = storage
+        self.before = before
+
+    def put_many(self, items: Sequence[StoredObject]) -> None:
+        self.before()
+        self.storage.put_many(items)
+        raise TransientStorageError("InternalError on S3 put: injected after the store took it")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.storage, name)
+
+
+def _month_with_an_article_about_to_go(newsroom: Newsroom) -> OutputSpec:
+    """A month sitemap listing `goes`, with one more article committed for it that no
+    event has written yet: a build of the sitemap has bytes to write."""
+    newsroom.publish(slug="stays", published_at="2024-03-01T09:00:00Z")
+    newsroom.publish(slug="goes", published_at="2024-03-02T09:00:00Z")
+    data, _ = parse_article(article_data(slug="arrives", published_at="2024-03-03T09:00:00Z"))
+    with transaction(newsroom.services.sessions) as session:
+        articles.publish(session, data, actor="test")  # its event is never sent
+    return OutputSpec(Kind.SITEMAP_MONTH, "2024-03")
+
+
+def _assert_current(newsroom: Newsroom, spec: OutputSpec) -> None:
+    sitemap = newsroom.read(spec.key) or ""
+    assert "/arrives/" in sitemap
+    assert "/goes/" not in sitemap, "the sitemap still lists an unpublished article"
+
+
+def test_a_failed_put_that_landed_after_a_newer_write_is_written_again_by_its_retry(
+    newsroom: Newsroom,
+) -> None:
+    """S3 scenario (stale and resurrected `sitemaps/2024-03.xml`): a refresh rendered the
+    month's sitemap, an unpublish then wrote a newer one, and the refresh's PUT landed after
+    it but answered 500. The build raised before its re-check, so the older sitemap stayed;
+    its retry rendered the newer bytes, found them in the manifest (recorded by the
+    unpublish) and skipped the write as unchanged."""
+    services = newsroom.services
+    spec = _month_with_an_article_about_to_go(newsroom)
+    failing = Publisher(
+        services.renderer,
+        LandsThenFails(services.storage, before=lambda: newsroom.unpublish("goes")),
+    )
+    with pytest.raises(TransientStorageError):
+        failing.build(services.sessions, [spec])
+    assert "/goes/" in (newsroom.read(spec.key) or "")  # the older render landed last
+    services.publisher.build(services.sessions, [spec])  # the task's retry
+    _assert_current(newsroom, spec)
+
+
+def test_a_failed_put_that_lands_while_the_newer_write_records_is_written_again(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race, with the newer writer recording its manifest row only after the failed
+    build gave up: it must not take the failed build's mark away (it cannot tell whose PUT
+    landed last), so the retry still writes the key."""
+    services = newsroom.services
+    spec = _month_with_an_article_about_to_go(newsroom)
+    with transaction(services.sessions) as session:
+        stale, _ = services.publisher.render_all(session, [spec])
+    failing = Publisher(services.renderer, LandsThenFails(services.storage))
+    storage = services.publisher.storage
+    landed = []
+
+    class NewerWriter:
+        """The unpublish's store: after its sitemap PUT, the older PUT lands and fails."""
+
+        def put_many(self, items: Sequence[StoredObject]) -> None:
+            storage.put_many(items)
+            if any(item.key == spec.key for item in items) and not landed:
+                landed.append(spec.key)
+                with pytest.raises(TransientStorageError):
+                    failing.sync(services.sessions, stale, None)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(storage, name)
+
+    monkeypatch.setattr(services.publisher, "storage", NewerWriter())
+    newsroom.unpublish("goes")
+    assert landed == [spec.key]
+    assert "/goes/" in (newsroom.read(spec.key) or "")  # the older render landed last
+    services.publisher.build(services.sessions, [spec])  # the failed task's retry
+    _assert_current(newsroom, spec)
+
+
+def test_a_build_whose_manifest_write_fails_after_a_late_put_is_written_again(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres scenario, the same hole from the database's side: the PUTs went through, but
+    the manifest's transaction failed (a killed connection, a deadlock victim), so the build
+    ended before its re-check while its older sitemap had landed after the newer one."""
+    services = newsroom.services
+    spec = _month_with_an_article_about_to_go(newsroom)
+    with transaction(services.sessions) as session:
+        stale, _ = services.publisher.render_all(session, [spec])
+    newsroom.unpublish("goes")
+    original = build.record_manifest
+
+    def connection_lost(*args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(build, "record_manifest", original)
+        raise OperationalError("INSERT INTO outputs", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(build, "record_manifest", connection_lost)
+    with pytest.raises(OperationalError):
+        services.publisher.sync(services.sessions, stale, None)
+    assert "/goes/" in (newsroom.read(spec.key) or "")
+    services.publisher.build(services.sessions, [spec])  # the task's retry
+    _assert_current(newsroom, spec)
+
+
+def test_an_unsettled_output_no_retry_builds_is_built_by_the_relay(newsroom: Newsroom) -> None:
+    """The mark is cleared by the next build of the key, usually the failed task's retry; when
+    that retry plans other outputs (an event's retry does not plan again the rails its first
+    try changed) or gives up, the relay builds what stayed marked for a stuck period."""
+    services = newsroom.services
+    spec = _month_with_an_article_about_to_go(newsroom)
+    failing = Publisher(
+        services.renderer,
+        LandsThenFails(services.storage, before=lambda: newsroom.unpublish("goes")),
+    )
+    with pytest.raises(TransientStorageError):
+        failing.build(services.sessions, [spec])
+    assert relay(services, Held()).rewritten == 0  # the retry's turn first
+    with transaction(services.sessions) as session:
+        session.execute(update(Output).values(updated_at=utcnow() - timedelta(hours=1)))
+    assert relay(services, Held()).rewritten == 1
+    _assert_current(newsroom, spec)
+    with transaction(services.sessions) as session:
+        session.execute(update(Output).values(updated_at=utcnow() - timedelta(hours=1)))
+    assert relay(services, Held()).rewritten == 0  # built and cleared: nothing left
