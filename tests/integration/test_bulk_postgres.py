@@ -24,6 +24,7 @@ from pipeline.services import Services, create_services
 from tests.conftest import SITE_URL, article_data
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
 from tests.realstack import create_database, drop_database
+from workers.app import create_app
 
 
 def make_services(url: str, folder: Path) -> Services:
@@ -214,3 +215,19 @@ def test_an_import_that_updates_goes_one_at_a_time(postgres_services: Services) 
     with transaction(postgres_services.sessions) as session:
         article = session.scalars(select(Article)).one()
         assert (article.title, article.version) == ("Changed", 2)
+
+
+def test_the_beat_folds_the_deltas_publishes_leave(postgres_services: Services) -> None:
+    services = postgres_services
+    ids = imported(services, [story(1, "Ferries ran late."), story(2, "")])
+    for article_id in ids:
+        with transaction(services.sessions) as session:
+            index_in(session, services, article_id)
+    app = create_app(services.settings, lambda: services)
+    assert "pressrun.fold_counts" in {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert app.tasks["pressrun.fold_counts"]()
+    with transaction(services.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(TermCountDelta)) == 0
+        expected = counted(session)
+        folded = dict(session.execute(select(TermFrequency.term, TermFrequency.documents)).all())
+        assert {term: folded[term] for term in expected} == expected
