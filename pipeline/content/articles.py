@@ -176,7 +176,8 @@ def _unique_slugs(session: Session, records: list[ArticleInput]) -> list[str] | 
     given = [record.slug for record in records if record.id is not None and record.slug]
     held = _existing(session, Article.slug, given)
     if held:
-        raise InvalidInput("slug", f"{sorted(held)[0]!r} is already used by another article")
+        first = next(slug for slug in given if slug in held)  # as the file names them
+        raise InvalidInput("slug", f"{first!r} is already used by another article")
     derived = {derive_slug(record.title) for record in records if record.id is not None}
     taken = _existing(session, Article.slug, sorted(derived))
     slugs: list[str] = []
