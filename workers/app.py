@@ -28,6 +28,9 @@ CONNECT_TIMEOUT = 3
 RELAY_EVERY_SECONDS = 5.0
 # Scheduled publishes and unpublishes go out within about this long of their time.
 DUE_EVERY_SECONDS = 2.0
+# Publishes append document-count deltas that every count read sums: folded often enough
+# that a term has few of them.
+FOLD_EVERY_SECONDS = 10.0
 
 
 def queue_names(settings: Settings) -> dict[str, str]:
@@ -81,6 +84,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             },
             "prune": {"task": "pressrun.prune", "schedule": 86400.0},
             "due": {"task": "pressrun.run_due", "schedule": DUE_EVERY_SECONDS},
+            "fold_counts": {"task": "pressrun.fold_counts", "schedule": FOLD_EVERY_SECONDS},
         },
         beat_schedule_filename=beat_schedule_file(settings),
     )

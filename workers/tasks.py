@@ -9,6 +9,7 @@ from celery import Celery, Task
 
 from pipeline.api.housekeeping import purge_expired
 from pipeline.content.schedule import run_due
+from pipeline.db import transaction
 from pipeline.events.processing import Dispatcher, process_event
 from pipeline.events.relay import relay
 from pipeline.events.retention import prune_events
@@ -94,6 +95,12 @@ def register_tasks(
         carried_out = len(run_due(services()).outcomes)
         purge_expired(services(), utcnow())
         return carried_out
+
+    @app.task(name="pressrun.fold_counts", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
+    def fold_counts_task() -> bool:
+        """Fold the related index's pending document-count deltas into their counts."""
+        with transaction(services().sessions) as session:
+            return services().related.fold_counts(session)
 
     @app.task(name="pressrun.relay", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def relay_task() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Common English function words: they tie every article to every other one.
 STOPWORDS = frozenset(
@@ -25,15 +26,19 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def tokens(text: str) -> list[str]:
-    words = (_stem(word) for word in _WORD.findall(text.lower()))
-    return [
-        word
-        for word in words
-        if len(word) > 1
-        and len(word) <= MAX_TERM_LENGTH
-        and not word.isdigit()
-        and word not in STOPWORDS
-    ]
+    terms = (_term(word) for word in _WORD.findall(text.lower()))
+    return [term for term in terms if term is not None]
+
+
+# Words already turned into terms: news copy repeats its words, across articles too, and a
+# bulk index turns hundreds of thousands of articles into terms.
+@lru_cache(maxsize=1 << 17)
+def _term(word: str) -> str | None:
+    """The term a lower-cased word counts as, or None for a word that is not one."""
+    term = _stem(word)
+    if len(term) <= 1 or len(term) > MAX_TERM_LENGTH or term.isdigit() or term in STOPWORDS:
+        return None
+    return term
 
 
 def _stem(word: str) -> str:
@@ -47,7 +52,11 @@ def _stem(word: str) -> str:
 
 def term_counts(title: str, body_text: str, tags: Iterable[str]) -> Counter[str]:
     """Bag of terms: the headline counts more than the body; tags are terms of their own."""
-    counts = Counter(tokens(body_text))
+    counts: Counter[str] = Counter()
+    # Each distinct word turned into its term once: a body repeats most of its words.
+    for word, times in Counter(_WORD.findall(body_text.lower())).items():
+        if (term := _term(word)) is not None:
+            counts[term] += times
     for word in tokens(title):
         counts[word] += TITLE_WEIGHT
     for tag in tags:

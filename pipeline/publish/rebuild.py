@@ -104,6 +104,8 @@ def _unfinished_chunks(session: Any, event_id: int) -> list[int]:
 
 
 def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> list[int]:
+    # The counts the last phase changed, folded in: the next reads them without deltas.
+    services.related.fold_counts(session)
     refresh_statistics(services, phase)
     if phase == "render":
         # Every month recounted (the events keep the months they touch) before the plan
@@ -260,7 +262,10 @@ def _work(
 
 
 def index_chunk(services: Services, session: Any, article_ids: list[int]) -> list[int]:
-    """The index phase's work for one chunk: returns the articles (re)indexed."""
+    """The index phase's work for one chunk: returns the articles (re)indexed. The earlier
+    chunks' count deltas are folded in first (unless another chunk is folding them): reading
+    a count sums its deltas, which would otherwise pile up over the whole phase."""
+    services.related.fold_counts(session)
     live = list(session.scalars(select(Article).where(Article.id.in_(article_ids))))
     return services.related.index_many(session, live)
 

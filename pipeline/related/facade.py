@@ -52,6 +52,9 @@ class RelatedIndex:
     def index_many(self, session: Session, articles: list[Article]) -> list[int]:
         return index.index_many(self.store, session, articles)
 
+    def fold_counts(self, session: Session) -> bool:
+        return index.fold_counts(self.store, session)
+
     def remove_unpublished(self, session: Session) -> None:
         index.remove_unpublished(self.store, session)
 

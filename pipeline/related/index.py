@@ -31,20 +31,15 @@ def index_many(store: IndexStore, session: Session, articles: list[Article]) -> 
     """Index several articles at once: document frequencies are counted for all of them
     before any weight is computed, so a bulk load gets the same norms as a slow one.
     Returns the ids that were (re)indexed (a no-op for a version already in)."""
-    documents = {
-        document.article_id: document
-        for document in session.scalars(
-            select(RelatedDocument).where(
+    indexed_versions = dict(
+        session.execute(
+            select(RelatedDocument.article_id, RelatedDocument.indexed_version).where(
                 RelatedDocument.article_id.in_([article.id for article in articles])
             )
-        )
-    }
-    stale = [
-        article
-        for article in articles
-        if article.id not in documents or documents[article.id].indexed_version != article.version
-    ]
-    bags, frequency_deltas = _recount(store, session, stale, set(documents))
+        ).all()
+    )
+    stale = [article for article in articles if indexed_versions.get(article.id) != article.version]
+    bags, frequency_deltas = _recount(store, session, stale, set(indexed_versions))
     idf = idf_of(store, session, [term for term in frequency_deltas if term != ALL_DOCUMENTS])
     documents_rows, terms_rows = [], []
     for article in stale:
@@ -61,9 +56,7 @@ def _recount(
     store: IndexStore, session: Session, stale: list[Article], indexed: set[int]
 ) -> tuple[dict[int, Counter[str]], Counter[str]]:
     """Old versions (of the `indexed` among `stale`) out and new ones in, as one set of count
-    changes: one sorted pass takes the counters' row locks in the same order as every other
-    writer (two passes, as remove-then-add, can each wait on the other's second pass: a
-    deadlock). Returns each article's bag of terms and the count changes."""
+    changes written at once. Returns each article's bag of terms and the count changes."""
     frequency_deltas: Counter[str] = Counter()
     for article in stale:
         if article.id in indexed:
@@ -95,6 +88,11 @@ def _vector(
         for term, weight in weights.items()
     ]
     return document, postings
+
+
+def fold_counts(store: IndexStore, session: Session) -> bool:
+    """Fold the document counts' pending deltas in (see IndexStore.fold_counts)."""
+    return store.fold_counts(session)
 
 
 def remove(store: IndexStore, session: Session, article_id: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -54,6 +55,22 @@ class TermFrequency(Base):
     __tablename__ = "term_frequencies"
     term: Mapped[str] = mapped_column(String(160), primary_key=True)
     documents: Mapped[int] = mapped_column(Integer)
+
+
+class TermCountDelta(Base):
+    """A change to a term's document count not yet folded into `term_frequencies`. Writers
+    only append (no key they could meet on), so concurrent publishes never wait on each
+    other's counts; a term's count is its `term_frequencies` row plus its deltas, and the
+    deltas are folded in from time to time (pipeline/related/store.py, fold_counts)."""
+
+    __tablename__ = "term_count_deltas"
+    # Appends for as long as the site lives: wider than an integer. SQLite numbers a plain
+    # INTEGER key itself (and takes no other type as its row id).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(String(160), index=True)
+    delta: Mapped[int] = mapped_column(Integer)
 
 
 class RelatedRail(Base):

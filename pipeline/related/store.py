@@ -10,24 +10,39 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, func, insert, select, text, union_all
 from sqlalchemy.orm import Session
 
 from pipeline.content.models import Article
-from pipeline.content.upsert import increment_counts
+from pipeline.content.upsert import copy_rows, increment_counts, is_postgresql
 from pipeline.related.merge import RailEntry
-from pipeline.related.models import RelatedDocument, RelatedRail, RelatedTerm, TermFrequency
+from pipeline.related.models import (
+    RelatedDocument,
+    RelatedRail,
+    RelatedTerm,
+    TermCountDelta,
+    TermFrequency,
+)
 
 if TYPE_CHECKING:
     from pipeline.related.semantic import SemanticScorer
 
 # The empty term, which no text yields, is a term every document has: its document count is
-# the number of documents in the index, kept by the same upserts as every term's, because
+# the number of documents in the index, kept by the same writes as every term's, because
 # counting the documents table on every query would be linear in the archive.
 ALL_DOCUMENTS = ""
-# Rows per statement when bulk-inserting postings and when reading document counts.
-POSTINGS_BATCH = 5000
+# Terms per statement when reading document counts.
 COUNTS_BATCH = 500
+# Only one transaction folds the deltas at a time (a PostgreSQL advisory lock's key); the
+# others skip, since the one folding takes theirs too.
+FOLD_LOCK_ID = 0x666F6C64
+FOLD = text(
+    "WITH moved AS (DELETE FROM term_count_deltas RETURNING term, delta)"
+    " INSERT INTO term_frequencies (term, documents)"
+    " SELECT term, SUM(delta) FROM moved GROUP BY term ORDER BY term"
+    " ON CONFLICT (term) DO UPDATE"
+    " SET documents = term_frequencies.documents + excluded.documents"
+)
 
 
 class IndexStore:
@@ -38,18 +53,43 @@ class IndexStore:
     # -- writes ----------------------------------------------------------------------------
 
     def add_counts(self, session: Session, deltas: dict[str, int]) -> None:
-        """Document counts changed, by term."""
-        increment_counts(session, deltas)
+        """Document counts changed, by term. On PostgreSQL the changes are appended as
+        deltas, rows no other writer touches: concurrent publishes sharing common terms
+        never wait on each other. SQLite lets one writer at a time into the whole file, so
+        no row lock is ever waited on there: its counts are changed in place."""
+        changed = sorted((term, delta) for term, delta in deltas.items() if delta)
+        if is_postgresql(session):
+            copy_rows(session, _table(TermCountDelta), ("term", "delta"), changed)
+        else:
+            increment_counts(session, dict(changed))
+
+    def fold_counts(self, session: Session) -> bool:
+        """Fold the deltas into the counts they change, unless another transaction is doing
+        it (then False). Readers see the same counts before and after."""
+        if not is_postgresql(session):
+            return True
+        if not session.scalar(select(func.pg_try_advisory_xact_lock(FOLD_LOCK_ID))):
+            return False
+        session.execute(FOLD)
+        return True
 
     def store_documents(
         self, session: Session, documents: list[dict[str, Any]], postings: list[dict[str, Any]]
     ) -> None:
-        # Core bulk inserts: a rebuild indexes hundreds of thousands of postings, far too many
-        # to build as ORM objects.
-        if documents:
-            session.execute(insert(RelatedDocument), documents)
-        for start in range(0, len(postings), POSTINGS_BATCH):
-            session.execute(insert(RelatedTerm), postings[start : start + POSTINGS_BATCH])
+        # Streamed in bulk (COPY on PostgreSQL): a rebuild indexes hundreds of thousands of
+        # postings, far too many for ORM objects or a statement each.
+        copy_rows(
+            session,
+            _table(RelatedDocument),
+            DOCUMENT_COLUMNS,
+            ([row[name] for name in DOCUMENT_COLUMNS] for row in documents),
+        )
+        copy_rows(
+            session,
+            _table(RelatedTerm),
+            ("article_id", "term", "weight"),
+            ((row["article_id"], row["term"], row["weight"]) for row in postings),
+        )
 
     def store_vectors(self, session: Session, articles: list[Article]) -> list[int]:
         """Vectors for the embedding scorer, in one batch; returns the ids (re)encoded."""
@@ -103,15 +143,13 @@ class IndexStore:
         return session.get(RelatedDocument, article_id)
 
     def document_counts(self, session: Session, terms: list[str]) -> dict[str, int]:
-        """How many indexed documents have each term (ALL_DOCUMENTS: how many there are)."""
+        """How many indexed documents have each term (ALL_DOCUMENTS: how many there are):
+        its folded count plus its deltas, read in one statement (one snapshot), so a fold
+        committing meanwhile is seen wholly or not at all."""
         frequencies = dict.fromkeys(terms, 0)
         for start in range(0, len(terms), COUNTS_BATCH):
             frequencies.update(
-                session.execute(
-                    select(TermFrequency.term, TermFrequency.documents).where(
-                        TermFrequency.term.in_(terms[start : start + COUNTS_BATCH])
-                    )
-                ).all()
+                session.execute(_counts_of(terms[start : start + COUNTS_BATCH])).all()
             )
         return frequencies
 
@@ -126,3 +164,22 @@ class IndexStore:
                 )
             ).all()
         )
+
+
+DOCUMENT_COLUMNS = ("article_id", "norm", "indexed_version", "vocabulary", "term_weights")
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _counts_of(terms: list[str]) -> Any:
+    folded = select(TermFrequency.term, TermFrequency.documents.label("n")).where(
+        TermFrequency.term.in_(terms)
+    )
+    pending = select(TermCountDelta.term, TermCountDelta.delta.label("n")).where(
+        TermCountDelta.term.in_(terms)
+    )
+    both = union_all(folded, pending).subquery()
+    return select(both.c.term, func.sum(both.c.n)).group_by(both.c.term)
