@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Table, delete, insert, select, text, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -324,17 +324,73 @@ def record_manifest(session: Session, steps: list[BuildStep], event_id: int | No
         for step in written
         if step.rendered is not None
     ]
-    # Core, not the ORM's bulk path: one executemany the driver pipelines, in list order.
-    statement = _insert(session)(Output.__table__)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Output.key],
-            set_={name: statement.excluded[name] for name in rows[0] if name != "key"},
-        ),
-        rows,
-    )
+    if _is_postgres(session):
+        _upsert_outputs_postgres(session, rows)
+    else:
+        # Core, not the ORM's bulk path: one executemany, in list order (SQLite runs it in
+        # process, so there is no round trip per row to save).
+        statement = sqlite_insert(cast(Table, Output.__table__))
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Output.key],
+                set_={name: statement.excluded[name] for name in rows[0] if name != "key"},
+            ),
+            rows,
+        )
     replace_dependencies(
         session, {step.spec.key: step.rendered.data_keys for step in written if step.rendered}
+    )
+
+
+# PostgreSQL takes a build's manifest rows as one array per column, in one statement whatever
+# their number: an executemany runs a statement per row on the server (a rebuild chunk
+# writes thousands of dependency rows), and a multi-row VALUES list is compiled afresh for
+# every length. Rows go in the order given (sorted by key: see `record_manifest`).
+UPSERT_OUTPUTS = text(
+    """
+    INSERT INTO outputs (key, kind, subject, page, content_hash, article_versions, event_id,
+                         updated_at)
+    SELECT key, kind, subject, page, content_hash, CAST(versions AS json), :event_id,
+           :updated_at
+    FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]), CAST(:subjects AS text[]),
+                CAST(:pages AS integer[]), CAST(:hashes AS text[]), CAST(:versions AS text[]))
+         WITH ORDINALITY AS given(key, kind, subject, page, content_hash, versions, position)
+    ORDER BY position
+    ON CONFLICT (key) DO UPDATE SET
+        kind = excluded.kind, subject = excluded.subject, page = excluded.page,
+        content_hash = excluded.content_hash, article_versions = excluded.article_versions,
+        event_id = excluded.event_id, updated_at = excluded.updated_at
+    """
+)
+INSERT_DEPENDENCIES = text(
+    """
+    INSERT INTO output_dependencies (output_key, data_key)
+    SELECT output_key, data_key
+    FROM unnest(CAST(:outputs AS text[]), CAST(:data AS text[])) AS given(output_key, data_key)
+    """
+)
+DELETE_DEPENDENCIES = text(
+    """
+    DELETE FROM output_dependencies AS held
+    USING unnest(CAST(:outputs AS text[]), CAST(:data AS text[])) AS gone(output_key, data_key)
+    WHERE held.output_key = gone.output_key AND held.data_key = gone.data_key
+    """
+)
+
+
+def _upsert_outputs_postgres(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(
+        UPSERT_OUTPUTS,
+        {
+            "keys": [row["key"] for row in rows],
+            "kinds": [row["kind"] for row in rows],
+            "subjects": [row["subject"] for row in rows],
+            "pages": [row["page"] for row in rows],
+            "hashes": [row["content_hash"] for row in rows],
+            "versions": [json.dumps(row["article_versions"]) for row in rows],
+            "event_id": rows[0]["event_id"],
+            "updated_at": rows[0]["updated_at"],
+        },
     )
 
 
@@ -351,19 +407,22 @@ def replace_dependencies(session: Session, wanted: dict[str, set[str]]) -> None:
         for output_key, data_key in rows:
             held[output_key].add(data_key)
     gone = [(key, data) for key in sorted(wanted) for data in sorted(held[key] - wanted[key])]
+    new = [(key, data) for key in sorted(wanted) for data in sorted(wanted[key] - held[key])]
+    if _is_postgres(session):
+        for statement, pairs in ((DELETE_DEPENDENCIES, gone), (INSERT_DEPENDENCIES, new)):
+            if pairs:
+                outputs, data = zip(*pairs, strict=True)
+                session.execute(statement, {"outputs": list(outputs), "data": list(data)})
+        return
     for start in range(0, len(gone), CHUNK // 2):
-        pairs = gone[start : start + CHUNK // 2]
         session.execute(
-            delete(table).where(tuple_(table.c.output_key, table.c.data_key).in_(pairs))
+            delete(table).where(
+                tuple_(table.c.output_key, table.c.data_key).in_(gone[start : start + CHUNK // 2])
+            )
         )
-    new = [
-        {"output_key": key, "data_key": data}
-        for key in sorted(wanted)
-        for data in sorted(wanted[key] - held[key])
-    ]
     if new:
-        session.execute(insert(table), new)
+        session.execute(insert(table), [{"output_key": key, "data_key": data} for key, data in new])
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
