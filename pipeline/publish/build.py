@@ -10,7 +10,8 @@ import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -30,6 +31,9 @@ from pipeline.storage import CdnPurger, Storage, StoredObject
 
 # SQLite caps bound parameters; chunk IN lists well under it.
 CHUNK = 500
+# Writes per `Storage.put_many` while the build renders on, and batches waiting at most.
+UPLOAD_BATCH = 32
+MAX_QUEUED = 4
 # Each round re-renders what the previous one wrote; more than a couple means a storm of
 # changes to the same outputs, which their own events will settle.
 MAX_RECHECKS = 3
@@ -118,6 +122,63 @@ def chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
+class Uploads:
+    """Puts a build's writes while it renders the next ones: batches go, in the order given,
+    to one thread that hands each to `Storage.put_many`. A batch starts only once every
+    earlier batch has landed, so writes given in wave order land in wave order (no list
+    before the pages it links to). Memory stays bounded: the renderer waits while
+    `MAX_QUEUED` batches are waiting."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        stored: Callable[[Rendered], StoredObject],
+        batch: int = UPLOAD_BATCH,
+    ) -> None:
+        self.storage = storage
+        self.stored = stored
+        self.batch = batch
+        self.pending: list[StoredObject] = []
+        self.queued: list[Future[None]] = []
+        self.pool: ThreadPoolExecutor | None = None
+
+    def put(self, rendered: Rendered) -> None:
+        self.pending.append(self.stored(rendered))
+        if len(self.pending) >= self.batch:
+            self._send()
+
+    def _send(self) -> None:
+        items, self.pending = self.pending, []
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="uploads")
+        self.queued = [future for future in self.queued if not future.done()]
+        while len(self.queued) >= MAX_QUEUED:
+            self._landed(self.queued.pop(0))
+        self.queued.append(self.pool.submit(self.storage.put_many, items))
+
+    @staticmethod
+    def _landed(future: Future[None]) -> None:
+        future.result()  # a failed put fails the build (the task retries it)
+
+    def finish(self) -> None:
+        """Wait until every write has landed (the last batch is put from this thread)."""
+        try:
+            for future in self.queued:
+                self._landed(future)
+            if self.pending:
+                items, self.pending = self.pending, []
+                self.storage.put_many(items)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop: batches not yet started are dropped (after a failure, or when rendering
+        failed); the one being put is waited for."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
 class Publisher:
     def __init__(
         self, renderer: Renderer, storage: Storage, purger: CdnPurger | None = None
@@ -143,8 +204,15 @@ class Publisher:
     ) -> SyncReport:
         """Render `specs` and sync what changed; `first_key` (the event's own article) is
         written before any other page, which may link to it."""
-        with transaction(factory) as session:
-            steps, unchanged = self.render_all(session, sorted(set(specs)), first_key, force)
+        uploads = Uploads(self.storage, lambda rendered: self._stored(rendered, event_id))
+        try:
+            with transaction(factory) as session:
+                steps, unchanged = self.render_all(
+                    session, sorted(set(specs)), first_key, force, uploads
+                )
+            uploads.finish()
+        finally:
+            uploads.close()
         counts = {
             "outputs_rendered": len(steps) + unchanged,
             "outputs_unchanged": unchanged,
@@ -152,7 +220,7 @@ class Publisher:
                 len(step.rendered.body) for step in steps if step.rendered is not None
             ),
         }
-        report, version = self._sync(factory, steps, event_id, counts)
+        report, version = self._sync(factory, steps, event_id, counts, uploaded=True)
         if version is None or any(step.seen != version for step in steps):
             self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
@@ -196,15 +264,20 @@ class Publisher:
         specs: list[OutputSpec],
         first_key: str | None = None,
         force: bool = False,
+        uploads: Uploads | None = None,
     ) -> tuple[list[BuildStep], int]:
         """Render every spec; returns the steps that change storage and how many did not.
-        With `force` the manifest is not trusted: every output is written again."""
+        With `force` the manifest is not trusted: every output is written again. With
+        `uploads`, each write is handed to it as soon as rendered, specs rendered in wave
+        order (deletions are left to the caller)."""
         # Read first: whatever commits after this read, the re-check sees it moved.
         seen = content_version.current(session)
         known = {} if force else stored_hashes(session, [spec.key for spec in specs])
         self.renderer.prefetch(session, specs)
         steps = []
         unchanged = 0
+        if uploads is not None:
+            specs = sorted(specs, key=lambda spec: (self._wave(spec, first_key), spec.key))
         for spec in specs:
             rendered = self.renderer.render(session, spec)
             if rendered is None:
@@ -214,6 +287,8 @@ class Publisher:
             body_digest = digest(rendered.body)
             if known.get(spec.key) != body_digest:
                 steps.append(BuildStep(spec, rendered, body_digest, seen, spec.key == first_key))
+                if uploads is not None:
+                    uploads.put(rendered)
             else:
                 unchanged += 1
         steps.sort(key=self._order)
@@ -237,16 +312,20 @@ class Publisher:
         steps: list[BuildStep],
         event_id: int | None,
         counts: dict[str, int] | None,
+        *,
+        uploaded: bool = False,
     ) -> tuple[SyncReport, int | None]:
         """`sync`, and the content version read after the upload, in the manifest's
-        transaction: when it has not moved since the render, no re-check is needed."""
+        transaction: when it has not moved since the render, no re-check is needed. With
+        `uploaded` the writes have landed already (see `Uploads`): only deletions are left."""
         report = SyncReport()
         writes = [step for step in steps if step.rendered is not None]
         for _, wave in itertools.groupby(writes, key=lambda step: step.wave(self.kinds)):
             batch = list(wave)
-            self.storage.put_many(
-                [self._stored(step.rendered, event_id) for step in batch if step.rendered]
-            )
+            if not uploaded:
+                self.storage.put_many(
+                    [self._stored(step.rendered, event_id) for step in batch if step.rendered]
+                )
             report.written.extend(step.spec.key for step in batch)
         removals = [step.spec.key for step in steps if step.rendered is None]
         # Lists were rewritten above; only now do the pages they no longer link to go.
@@ -268,6 +347,11 @@ class Publisher:
         if self.purger is not None:
             purges.purge(self.purger, factory, tickets)
         return report, version
+
+    def _wave(self, spec: OutputSpec, first_key: str | None) -> int:
+        """The wave a write of `spec` goes out in (see `BuildStep.wave`), known before it
+        is rendered."""
+        return 0 if spec.key == first_key else int(self.kinds[spec.kind].order)
 
     def _order(self, step: BuildStep) -> tuple[int, str]:
         return step.order(self.kinds)

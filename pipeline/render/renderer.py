@@ -41,6 +41,7 @@ LATEST_BEFORE = "latest_before"
 LIST_TOPS = "list_tops"
 LIST_PAGES = "list_pages"
 MONTH_ENTRIES = "month_entries"
+TEASERS = "teasers"
 PREFETCH_CHUNK = 500
 TEMPLATES_DIR = next(
     path
@@ -136,11 +137,16 @@ class Renderer:
             found = {article.slug: article for article in articles}
             by_slug.update({slug: found.get(slug) for slug in chunk})
             ids = sorted(article.id for article in found.values())
-            rows = session.execute(self._rails_query(ids).add_columns(RelatedRail.article_id))
+            pairs = session.execute(
+                self._rails_query(ids).with_only_columns(
+                    RelatedRail.article_id, RelatedRail.neighbour_id
+                )
+            ).all()
+            neighbours = lists.articles_by_id(session, [neighbour for _, neighbour in pairs])
             for article_id in ids:
                 rails[article_id] = []
-            for neighbour, article_id in rows:
-                rails[article_id].append(neighbour)
+            for article_id, neighbour_id in pairs:
+                rails[article_id].append(neighbours[neighbour_id])
             keys = {a.id: SortKey(a.published_at, a.id) for a in found.values()}
             latest = lists.before_many(session, keys, self.settings.rail_size)
             if latest is not None:
@@ -255,8 +261,8 @@ class Renderer:
             self._template(Kind.ARTICLE),
             article=self.article_view(article),
             canonical=self.absolute(url),
-            latest=[self.teaser_view(item) for item in latest],
-            related=[self.teaser_view(item) for item in related],
+            latest=self._teasers(session, latest),
+            related=self._teasers(session, related),
             json_ld=self.json_ld(article, url),
         )
         rendered = Rendered(key, Kind.ARTICLE, body)
@@ -308,6 +314,15 @@ class Renderer:
             else None,
             "teaser": teaser(article.teaser_text),
         }
+
+    def _teasers(self, session: Session, items: list[Article]) -> list[dict[str, Any]]:
+        """Teasers of these articles, each made once per render transaction: consecutive
+        article pages show nearly the same "Latest articles" (templates only read them)."""
+        made: dict[int, dict[str, Any]] = session.info.setdefault(TEASERS, {})
+        for item in items:
+            if item.id not in made:
+                made[item.id] = self.teaser_view(item)
+        return [made[item.id] for item in items]
 
     def teaser_view(self, article: Article) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from sqlalchemy import DateTime, Integer, Select, and_, column, func, or_, selec
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer, lazyload
+from sqlalchemy.orm.util import identity_key
 
 from pipeline.content.models import Article, ArticleStatus, ArticleTag, Section, Tag
 from pipeline.site.models import SitemapMonth
@@ -251,7 +252,7 @@ def before_many(
     anchor = anchors.c.anchor
     other = aliased(Article)  # the rail's members, apart from the articles the query returns
     rail = (
-        select(other.id.label("member"))
+        select(other.id.label("member"), other.published_at)
         .where(
             other.status == ArticleStatus.PUBLISHED, _earlier(other, anchors.c.anchor_at, anchor)
         )
@@ -259,17 +260,40 @@ def before_many(
         .limit(limit)
         .lateral("rail")
     )
+    # Ids, not articles: the rails of a chunk's consecutive articles are mostly those same
+    # articles, which a build has loaded already; each article is then loaded once.
     query = (
-        select(anchor, Article)
+        select(anchor, rail.c.member)
         .select_from(anchors)
         .join(rail, true())
-        .join(Article, Article.id == rail.c.member)
-        .options(WITHOUT_TAGS)
-        .order_by(anchor, *NEWEST_FIRST)
+        .order_by(anchor, rail.c.published_at.desc(), rail.c.member.desc())
     )
+    pairs = session.execute(query).all()
+    loaded = articles_by_id(session, [member for _, member in pairs])
     found: dict[int, list[Article]] = {article_id: [] for article_id in keys}
-    for article_id, member in session.execute(query):
-        found[article_id].append(member)
+    for article_id, member in pairs:
+        found[article_id].append(loaded[member])
+    return found
+
+
+def articles_by_id(session: Session, ids: Iterable[int]) -> dict[int, Article]:
+    """These articles, each loaded once: those the session holds already are not read again,
+    the others in one statement as teasers (without their tags or body, which are read on
+    access should anything need them)."""
+    wanted = set(ids)
+    held = {
+        article_id: session.identity_map.get(identity_key(Article, article_id))
+        for article_id in wanted
+    }
+    found: dict[int, Article] = {key: value for key, value in held.items() if value is not None}
+    missing = sorted(wanted - found.keys())
+    for start in range(0, len(missing), 1000):
+        query = (
+            select(Article)
+            .where(Article.id.in_(missing[start : start + 1000]))
+            .options(WITHOUT_TAGS, defer(Article.body_html))
+        )
+        found.update((article.id, article) for article in session.scalars(query))
     return found
 
 
