@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,9 +32,8 @@ from pipeline.storage import CdnPurger, Storage, StoredObject
 
 # SQLite caps bound parameters; chunk IN lists well under it.
 CHUNK = 500
-# Writes per `Storage.put_many` while the build renders on, and batches waiting at most.
-UPLOAD_BATCH = 32
-MAX_QUEUED = 4
+# Writes on their way per upload thread, at most, while a build renders on.
+QUEUED_PER_THREAD = 4
 # Each round re-renders what the previous one wrote; more than a couple means a storm of
 # changes to the same outputs, which their own events will settle.
 MAX_RECHECKS = 3
@@ -123,57 +123,48 @@ def chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
 
 
 class Uploads:
-    """Puts a build's writes while it renders the next ones: batches go, in the order given,
-    to one thread that hands each to `Storage.put_many`. A batch starts only once every
-    earlier batch has landed, so writes given in wave order land in wave order (no list
-    before the pages it links to). Memory stays bounded: the renderer waits while
-    `MAX_QUEUED` batches are waiting."""
+    """Puts a build's writes while it renders the next ones, `threads` at once (a PUT is
+    mostly waiting on the network; a folder's rename on the disk). Writes are given in wave
+    order, and a wave starts only once every write of the waves before it has landed, so no
+    list lands before the pages it links to. Memory stays bounded: the renderer waits while
+    `QUEUED_PER_THREAD` writes per thread are on their way."""
 
     def __init__(
-        self,
-        storage: Storage,
-        stored: Callable[[Rendered], StoredObject],
-        batch: int = UPLOAD_BATCH,
+        self, storage: Storage, stored: Callable[[Rendered], StoredObject], threads: int
     ) -> None:
         self.storage = storage
         self.stored = stored
-        self.batch = batch
-        self.pending: list[StoredObject] = []
-        self.queued: list[Future[None]] = []
+        self.threads = max(1, threads)
+        self.in_flight: deque[Future[None]] = deque()
+        self.wave: int | None = None
         self.pool: ThreadPoolExecutor | None = None
 
-    def put(self, rendered: Rendered) -> None:
-        self.pending.append(self.stored(rendered))
-        if len(self.pending) >= self.batch:
-            self._send()
-
-    def _send(self) -> None:
-        items, self.pending = self.pending, []
+    def put(self, rendered: Rendered, wave: int) -> None:
+        if wave != self.wave:
+            self._drain()
+            self.wave = wave
         if self.pool is None:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="uploads")
-        self.queued = [future for future in self.queued if not future.done()]
-        while len(self.queued) >= MAX_QUEUED:
-            self._landed(self.queued.pop(0))
-        self.queued.append(self.pool.submit(self.storage.put_many, items))
+            # A pool per build: a worker process forks after import, and threads do not
+            # survive a fork.
+            self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="uploads")
+        while len(self.in_flight) >= self.threads * QUEUED_PER_THREAD:
+            self.in_flight.popleft().result()
+        self.in_flight.append(self.pool.submit(self.storage.put_many, [self.stored(rendered)]))
 
-    @staticmethod
-    def _landed(future: Future[None]) -> None:
-        future.result()  # a failed put fails the build (the task retries it)
+    def _drain(self) -> None:
+        while self.in_flight:
+            self.in_flight.popleft().result()  # a failed put fails the build (it is retried)
 
     def finish(self) -> None:
-        """Wait until every write has landed (the last batch is put from this thread)."""
+        """Wait until every write has landed."""
         try:
-            for future in self.queued:
-                self._landed(future)
-            if self.pending:
-                items, self.pending = self.pending, []
-                self.storage.put_many(items)
+            self._drain()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Stop: batches not yet started are dropped (after a failure, or when rendering
-        failed); the one being put is waited for."""
+        """Stop: writes not yet started are dropped (after a failure, or when rendering
+        failed); those being put are waited for."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
@@ -204,7 +195,11 @@ class Publisher:
     ) -> SyncReport:
         """Render `specs` and sync what changed; `first_key` (the event's own article) is
         written before any other page, which may link to it."""
-        uploads = Uploads(self.storage, lambda rendered: self._stored(rendered, event_id))
+        uploads = Uploads(
+            self.storage,
+            lambda rendered: self._stored(rendered, event_id),
+            self.renderer.settings.s3_upload_threads,
+        )
         try:
             with transaction(factory) as session:
                 steps, unchanged = self.render_all(
@@ -288,7 +283,7 @@ class Publisher:
             if known.get(spec.key) != body_digest:
                 steps.append(BuildStep(spec, rendered, body_digest, seen, spec.key == first_key))
                 if uploads is not None:
-                    uploads.put(rendered)
+                    uploads.put(rendered, self._wave(spec, first_key))
             else:
                 unchanged += 1
         steps.sort(key=self._order)
