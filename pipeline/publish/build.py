@@ -198,7 +198,7 @@ class Publisher:
         uploads = Uploads(
             self.storage,
             lambda rendered: self._stored(rendered, event_id),
-            self.renderer.settings.s3_upload_threads,
+            upload_threads(self.storage),
         )
         try:
             with transaction(factory) as session:
@@ -365,6 +365,13 @@ class Publisher:
                 "template-hash": self.renderer.templates_hash,
             },
         )
+
+
+def upload_threads(storage: Storage) -> int:
+    """How many writes a store takes at once: S3's PUTs wait on the network, so several
+    (`PRESSRUN_S3_UPLOAD_THREADS`); a folder's writes take microseconds, and more threads
+    would only contend with the renderer for the interpreter: one, beside the render."""
+    return int(getattr(storage, "upload_threads", 1))
 
 
 def stored_hashes(session: Session, keys: list[str]) -> dict[str, str]:

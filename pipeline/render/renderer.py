@@ -112,6 +112,10 @@ class Renderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are read once per process (their hash, above, names what a page was
+            # rendered with): checking each file's mtime on every render cost a stat per
+            # template per page.
+            auto_reload=False,
         )
         self.env.filters["readable_date"] = readable_date
         self.env.filters["isodate"] = lambda value: value.strftime("%Y-%m-%dT%H:%M:%SZ")
