@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, delete, insert, null, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    case,
+    delete,
+    insert,
+    null,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,6 +48,8 @@ from pipeline.storage import CdnPurger, Storage, StoredObject
 
 # SQLite caps bound parameters; chunk IN lists well under it.
 CHUNK = 500
+# Writes on their way per upload thread, at most, while a build renders on.
+QUEUED_PER_THREAD = 4
 # Each round re-renders what the previous one wrote; more than a couple means a storm of
 # changes to the same outputs, which their own events will settle.
 MAX_RECHECKS = 3
@@ -122,6 +138,56 @@ def chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
+class Uploads:
+    """Puts a build's writes while it renders the next ones, `threads` at once (a PUT is
+    mostly waiting on the network; a folder's rename on the disk). Writes are given in wave
+    order, and a wave starts only once every write of the waves before it has landed, so no
+    list lands before the pages it links to. Memory stays bounded: the renderer waits while
+    `QUEUED_PER_THREAD` writes per thread are on their way."""
+
+    def __init__(
+        self, storage: Storage, stored: Callable[[Rendered], StoredObject], threads: int
+    ) -> None:
+        self.storage = storage
+        self.stored = stored
+        self.threads = max(1, threads)
+        self.in_flight: deque[Future[None]] = deque()
+        self.wave: int | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.handed: list[OutputSpec] = []
+
+    def put(self, spec: OutputSpec, rendered: Rendered, wave: int) -> None:
+        if wave != self.wave:
+            self._drain()
+            self.wave = wave
+        if self.pool is None:
+            # A pool per build: a worker process forks after import, and threads do not
+            # survive a fork.
+            self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="uploads")
+        while len(self.in_flight) >= self.threads * QUEUED_PER_THREAD:
+            self.in_flight.popleft().result()
+        self.handed.append(spec)
+        self.in_flight.append(self.pool.submit(self.storage.put_many, [self.stored(rendered)]))
+
+    def _drain(self) -> None:
+        while self.in_flight:
+            self.in_flight.popleft().result()  # a failed put fails the build (it is retried)
+
+    def finish(self) -> None:
+        """Wait until every write has landed."""
+        try:
+            self._drain()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop: writes not yet started are dropped (after a failure, or when rendering
+        failed); those being put are waited for."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
 class Publisher:
     def __init__(
         self, renderer: Renderer, storage: Storage, purger: CdnPurger | None = None
@@ -147,17 +213,32 @@ class Publisher:
     ) -> SyncReport:
         """Render `specs` and sync what changed; `first_key` (the event's own article) is
         written before any other page, which may link to it."""
-        with transaction(factory) as session:
-            steps, unchanged = self.render_all(session, sorted(set(specs)), first_key, force)
-        counts = {
-            "outputs_rendered": len(steps) + unchanged,
-            "outputs_unchanged": unchanged,
-            "bytes_uploaded": sum(
-                len(step.rendered.body) for step in steps if step.rendered is not None
-            ),
-        }
-        with self._unsettled_on_failure(factory, steps, event_id):
-            report, version = self._sync(factory, steps, event_id, counts)
+        uploads = Uploads(
+            self.storage,
+            lambda rendered: self._stored(rendered, event_id),
+            upload_threads(self.storage),
+        )
+        # What may have reached storage, for `_unsettled_on_failure`: the writes handed to
+        # `uploads` while rendering, then every step (writes and deletions).
+        touched = uploads.handed
+        with self._unsettled_on_failure(factory, lambda: touched, event_id):
+            try:
+                with transaction(factory) as session:
+                    steps, unchanged = self.render_all(
+                        session, sorted(set(specs)), first_key, force, uploads
+                    )
+                uploads.finish()
+            finally:
+                uploads.close()
+            touched = [step.spec for step in steps]
+            counts = {
+                "outputs_rendered": len(steps) + unchanged,
+                "outputs_unchanged": unchanged,
+                "bytes_uploaded": sum(
+                    len(step.rendered.body) for step in steps if step.rendered is not None
+                ),
+            }
+            report, version = self._sync(factory, steps, event_id, counts, uploaded=True)
             if version is None or any(step.seen != version for step in steps):
                 self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
@@ -165,7 +246,10 @@ class Publisher:
 
     @contextmanager
     def _unsettled_on_failure(
-        self, factory: SessionFactory, steps: list[BuildStep], event_id: int | None
+        self,
+        factory: SessionFactory,
+        touched: Callable[[], list[OutputSpec]],
+        event_id: int | None,
     ) -> Iterator[None]:
         """From the first PUT to the end of the re-check, a failure (the store's, or the
         database's while recording or re-checking) ends the build with writes that may have
@@ -174,14 +258,15 @@ class Publisher:
         try:
             yield
         except Exception as error:
+            specs = touched()
             try:
                 with transaction(factory) as session:
-                    mark_unsettled(session, steps, event_id)
+                    mark_unsettled(session, specs, event_id)
             except Exception:
                 # The build's own error is the one to report (and retry on); this is logged.
-                log.exception("could not mark %d outputs unsettled after a failure", len(steps))
+                log.exception("could not mark %d outputs unsettled after a failure", len(specs))
             else:
-                log.warning("%d outputs marked unsettled after: %s", len(steps), error)
+                log.warning("%d outputs marked unsettled after: %s", len(specs), error)
             raise
 
     def _settle(
@@ -222,15 +307,20 @@ class Publisher:
         specs: list[OutputSpec],
         first_key: str | None = None,
         force: bool = False,
+        uploads: Uploads | None = None,
     ) -> tuple[list[BuildStep], int]:
         """Render every spec; returns the steps that change storage and how many did not.
-        With `force` the manifest is not trusted: every output is written again."""
+        With `force` the manifest is not trusted: every output is written again. With
+        `uploads`, each write is handed to it as soon as rendered, specs rendered in wave
+        order (deletions are left to the caller)."""
         # Read first: whatever commits after this read, the re-check sees it moved.
         seen = content_version.current(session)
         known = {} if force else stored_hashes(session, [spec.key for spec in specs])
         self.renderer.prefetch(session, specs)
         steps = []
         unchanged = 0
+        if uploads is not None:
+            specs = sorted(specs, key=lambda spec: (self._wave(spec, first_key), spec.key))
         for spec in specs:
             rendered = self.renderer.render(session, spec)
             if rendered is None:
@@ -240,6 +330,8 @@ class Publisher:
             body_digest = digest(rendered.body)
             if known.get(spec.key) != body_digest:
                 steps.append(BuildStep(spec, rendered, body_digest, seen, spec.key == first_key))
+                if uploads is not None:
+                    uploads.put(spec, rendered, self._wave(spec, first_key))
             else:
                 unchanged += 1
         steps.sort(key=self._order)
@@ -255,7 +347,8 @@ class Publisher:
         """Put and delete what `steps` say, then record it in the manifest; `counts` are
         added to the pipeline's totals in the manifest's transaction (with the outputs
         uploaded and deleted here)."""
-        with self._unsettled_on_failure(factory, steps, event_id):
+        specs = [step.spec for step in steps]
+        with self._unsettled_on_failure(factory, lambda: specs, event_id):
             return self._sync(factory, steps, event_id, counts)[0]
 
     def _sync(
@@ -264,11 +357,14 @@ class Publisher:
         steps: list[BuildStep],
         event_id: int | None,
         counts: dict[str, int] | None,
+        *,
+        uploaded: bool = False,
     ) -> tuple[SyncReport, int | None]:
         """`sync`, and the content version read after the upload, in the manifest's
-        transaction: when it has not moved since the render, no re-check is needed."""
+        transaction: when it has not moved since the render, no re-check is needed. With
+        `uploaded` the writes have landed already (see `Uploads`): only deletions are left."""
         report = SyncReport()
-        self._upload(steps, event_id, report)
+        self._upload(steps, event_id, report, uploaded)
         totals = dict(counts or {})
         totals["outputs_uploaded"] = totals.get("outputs_uploaded", 0) + len(report.written)
         totals["outputs_deleted"] = totals.get("outputs_deleted", 0) + len(report.deleted)
@@ -286,19 +382,32 @@ class Publisher:
             purges.purge(self.purger, factory, tickets)
         return report, version
 
-    def _upload(self, steps: list[BuildStep], event_id: int | None, report: SyncReport) -> None:
+    def _upload(
+        self,
+        steps: list[BuildStep],
+        event_id: int | None,
+        report: SyncReport,
+        uploaded: bool = False,
+    ) -> None:
         """Put the writes wave by wave, then delete (lists were rewritten in the last wave;
-        only now do the pages they no longer link to go)."""
+        only now do the pages they no longer link to go). With `uploaded` the writes have
+        landed already (see `Uploads`): only deletions are left."""
         writes = [step for step in steps if step.rendered is not None]
         for _, wave in itertools.groupby(writes, key=lambda step: step.wave(self.kinds)):
             batch = list(wave)
-            self.storage.put_many(
-                [self._stored(step.rendered, event_id) for step in batch if step.rendered]
-            )
+            if not uploaded:
+                self.storage.put_many(
+                    [self._stored(step.rendered, event_id) for step in batch if step.rendered]
+                )
             report.written.extend(step.spec.key for step in batch)
         removals = [step.spec.key for step in steps if step.rendered is None]
         self.storage.delete(removals)
         report.deleted = removals
+
+    def _wave(self, spec: OutputSpec, first_key: str | None) -> int:
+        """The wave a write of `spec` goes out in (see `BuildStep.wave`), known before it
+        is rendered."""
+        return 0 if spec.key == first_key else int(self.kinds[spec.kind].order)
 
     def _order(self, step: BuildStep) -> tuple[int, str]:
         return step.order(self.kinds)
@@ -317,6 +426,13 @@ class Publisher:
                 "template-hash": self.renderer.templates_hash,
             },
         )
+
+
+def upload_threads(storage: Storage) -> int:
+    """How many writes a store takes at once: S3's PUTs wait on the network, so several
+    (`PRESSRUN_S3_UPLOAD_THREADS`); a folder's writes take microseconds, and more threads
+    would only contend with the renderer for the interpreter: one, beside the render."""
+    return int(getattr(storage, "upload_threads", 1))
 
 
 def stored_hashes(session: Session, keys: list[str]) -> dict[str, str | None]:
@@ -341,7 +457,7 @@ def rendered_after(steps: list[BuildStep]) -> int | None:
     return min(version for version in versions if version is not None)
 
 
-def mark_unsettled(session: Session, steps: list[BuildStep], event_id: int | None) -> None:
+def mark_unsettled(session: Session, touched: list[OutputSpec], event_id: int | None) -> None:
     """Mark the keys of a build that failed after its upload began: any of its PUTs and
     deletes may have taken effect (an error or a reset after the store took the request, a
     wave stopped by another put's failure, a database error before the re-check), each maybe
@@ -353,7 +469,7 @@ def mark_unsettled(session: Session, steps: list[BuildStep], event_id: int | Non
     lands after these; only a build that read the content version after the mark clears
     it (`record_manifest`). The mark is the content version moved on here: a build that
     rendered before it reads an older version, one that renders after it a newer one."""
-    specs = sorted({step.spec for step in steps}, key=lambda spec: spec.key)
+    specs = sorted(set(touched), key=lambda spec: spec.key)
     if not specs:
         return
     now = utcnow()
@@ -364,7 +480,8 @@ def mark_unsettled(session: Session, steps: list[BuildStep], event_id: int | Non
     ]  # fmt: skip
     # The rows first, locked in key order as every manifest writer locks them (a new key gets
     # a row: its PUT may have landed too); the content version last, as every commit takes it.
-    statement = _insert(session)(Output.__table__)
+    insert_ = pg_insert if _is_postgres(session) else sqlite_insert
+    statement = insert_(cast(Table, Output.__table__))
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[Output.key], set_={"updated_at": statement.excluded.updated_at}
@@ -435,17 +552,87 @@ def record_manifest(
         for step in written
         if step.rendered is not None
     ]
-    # Core, not the ORM's bulk path: one executemany the driver pipelines, in list order.
-    statement = _insert(session)(Output.__table__)
-    table = cast(Table, Output.__table__)
-    updates: dict[str, Any] = {name: statement.excluded[name] for name in rows[0] if name != "key"}
-    updates["content_hash"] = case((later, table.c.content_hash), else_=updates["content_hash"])
-    updates["unsettled_version"] = case((later, table.c.unsettled_version), else_=null())
-    session.execute(
-        statement.on_conflict_do_update(index_elements=[Output.key], set_=updates), rows
-    )
+    if _is_postgres(session):
+        _upsert_outputs_postgres(session, rows, seen)
+    else:
+        # Core, not the ORM's bulk path: one executemany, in list order (SQLite runs it in
+        # process, so there is no round trip per row to save).
+        statement = sqlite_insert(cast(Table, Output.__table__))
+        table = cast(Table, Output.__table__)
+        updates: dict[str, Any] = {
+            name: statement.excluded[name] for name in rows[0] if name != "key"
+        }
+        updates["content_hash"] = case((later, table.c.content_hash), else_=updates["content_hash"])
+        updates["unsettled_version"] = case((later, table.c.unsettled_version), else_=null())
+        session.execute(
+            statement.on_conflict_do_update(index_elements=[Output.key], set_=updates), rows
+        )
     replace_dependencies(
         session, {step.spec.key: step.rendered.data_keys for step in written if step.rendered}
+    )
+
+
+# PostgreSQL takes a build's manifest rows as one array per column, in one statement whatever
+# their number: an executemany runs a statement per row on the server (a rebuild chunk
+# writes thousands of dependency rows), and a multi-row VALUES list is compiled afresh for
+# every length. Rows go in the order given (sorted by key: see `record_manifest`).
+UPSERT_OUTPUTS = text(
+    """
+    INSERT INTO outputs (key, kind, subject, page, content_hash, article_versions, event_id,
+                         updated_at)
+    SELECT key, kind, subject, page, content_hash, CAST(versions AS json), :event_id,
+           :updated_at
+    FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]), CAST(:subjects AS text[]),
+                CAST(:pages AS integer[]), CAST(:hashes AS text[]), CAST(:versions AS text[]))
+         WITH ORDINALITY AS given(key, kind, subject, page, content_hash, versions, position)
+    ORDER BY position
+    ON CONFLICT (key) DO UPDATE SET
+        kind = excluded.kind, subject = excluded.subject, page = excluded.page,
+        article_versions = excluded.article_versions, event_id = excluded.event_id,
+        updated_at = excluded.updated_at,
+        -- A key a failed upload marked after these renders keeps its mark (`mark_unsettled`).
+        content_hash = CASE WHEN outputs.unsettled_version IS NOT NULL
+                            AND (CAST(:seen AS integer) IS NULL
+                                 OR outputs.unsettled_version > CAST(:seen AS integer))
+                       THEN outputs.content_hash ELSE excluded.content_hash END,
+        unsettled_version = CASE WHEN outputs.unsettled_version IS NOT NULL
+                                 AND (CAST(:seen AS integer) IS NULL
+                                      OR outputs.unsettled_version > CAST(:seen AS integer))
+                            THEN outputs.unsettled_version ELSE NULL END
+    """
+)
+INSERT_DEPENDENCIES = text(
+    """
+    INSERT INTO output_dependencies (output_key, data_key)
+    SELECT output_key, data_key
+    FROM unnest(CAST(:outputs AS text[]), CAST(:data AS text[])) AS given(output_key, data_key)
+    """
+)
+DELETE_DEPENDENCIES = text(
+    """
+    DELETE FROM output_dependencies AS held
+    USING unnest(CAST(:outputs AS text[]), CAST(:data AS text[])) AS gone(output_key, data_key)
+    WHERE held.output_key = gone.output_key AND held.data_key = gone.data_key
+    """
+)
+
+
+def _upsert_outputs_postgres(
+    session: Session, rows: list[dict[str, Any]], seen: int | None
+) -> None:
+    session.execute(
+        UPSERT_OUTPUTS,
+        {
+            "keys": [row["key"] for row in rows],
+            "kinds": [row["kind"] for row in rows],
+            "subjects": [row["subject"] for row in rows],
+            "pages": [row["page"] for row in rows],
+            "hashes": [row["content_hash"] for row in rows],
+            "versions": [json.dumps(row["article_versions"]) for row in rows],
+            "event_id": rows[0]["event_id"],
+            "updated_at": rows[0]["updated_at"],
+            "seen": seen,
+        },
     )
 
 
@@ -462,19 +649,22 @@ def replace_dependencies(session: Session, wanted: dict[str, set[str]]) -> None:
         for output_key, data_key in rows:
             held[output_key].add(data_key)
     gone = [(key, data) for key in sorted(wanted) for data in sorted(held[key] - wanted[key])]
+    new = [(key, data) for key in sorted(wanted) for data in sorted(wanted[key] - held[key])]
+    if _is_postgres(session):
+        for statement, pairs in ((DELETE_DEPENDENCIES, gone), (INSERT_DEPENDENCIES, new)):
+            if pairs:
+                outputs, data = zip(*pairs, strict=True)
+                session.execute(statement, {"outputs": list(outputs), "data": list(data)})
+        return
     for start in range(0, len(gone), CHUNK // 2):
-        pairs = gone[start : start + CHUNK // 2]
         session.execute(
-            delete(table).where(tuple_(table.c.output_key, table.c.data_key).in_(pairs))
+            delete(table).where(
+                tuple_(table.c.output_key, table.c.data_key).in_(gone[start : start + CHUNK // 2])
+            )
         )
-    new = [
-        {"output_key": key, "data_key": data}
-        for key in sorted(wanted)
-        for data in sorted(wanted[key] - held[key])
-    ]
     if new:
-        session.execute(insert(table), new)
+        session.execute(insert(table), [{"output_key": key, "data_key": data} for key, data in new])
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

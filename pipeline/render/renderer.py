@@ -38,6 +38,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # pipeline/: templates sit be
 ARTICLES_BY_SLUG = "articles_by_slug"
 RAILS = "rails"
 LATEST_BEFORE = "latest_before"
+LIST_TOPS = "list_tops"
+LIST_PAGES = "list_pages"
+MONTH_ENTRIES = "month_entries"
+TEASERS = "teasers"
 PREFETCH_CHUNK = 500
 TEMPLATES_DIR = next(
     path
@@ -108,6 +112,10 @@ class Renderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are read once per process (their hash, above, names what a page was
+            # rendered with): checking each file's mtime on every render cost a stat per
+            # template per page.
+            auto_reload=False,
         )
         self.env.filters["readable_date"] = readable_date
         self.env.filters["isodate"] = lambda value: value.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -133,15 +141,80 @@ class Renderer:
             found = {article.slug: article for article in articles}
             by_slug.update({slug: found.get(slug) for slug in chunk})
             ids = sorted(article.id for article in found.values())
-            rows = session.execute(self._rails_query(ids).add_columns(RelatedRail.article_id))
+            pairs = session.execute(
+                self._rails_query(ids).with_only_columns(
+                    RelatedRail.article_id, RelatedRail.neighbour_id
+                )
+            ).all()
+            neighbours = lists.articles_by_id(session, [neighbour for _, neighbour in pairs])
             for article_id in ids:
                 rails[article_id] = []
-            for neighbour, article_id in rows:
-                rails[article_id].append(neighbour)
+            for article_id, neighbour_id in pairs:
+                rails[article_id].append(neighbours[neighbour_id])
             keys = {a.id: SortKey(a.published_at, a.id) for a in found.values()}
             latest = lists.before_many(session, keys, self.settings.rail_size)
             if latest is not None:
                 session.info.setdefault(LATEST_BEFORE, {}).update(latest)
+        self._prefetch_lists(session, specs)
+
+    def _prefetch_lists(self, session: Session, specs: Iterable[OutputSpec]) -> None:
+        """The lists' share of `prefetch`: the sections' and tags' lengths, the tops and the
+        pages these specs show, one statement per kind of list; the months' sitemaps in one."""
+        from pipeline.site.kinds import Each
+
+        shown: dict[str, dict[str, set[int]]] = {}  # list kind -> value -> pages (0: top)
+        months: set[str] = set()
+        for spec in specs:
+            row = self.kinds[spec.kind]
+            if row.lists == "month" and row.each == Each.LIST:
+                months.add(spec.subject)
+            elif row.lists in ("section", "tag") and row.each in (Each.LIST, Each.PAGE):
+                pages = shown.setdefault(row.lists, {}).setdefault(spec.subject, set())
+                pages.add(spec.page if row.each == Each.PAGE else 0)
+        if months:
+            session.info.setdefault(MONTH_ENTRIES, {}).update(
+                lists.entries_many(session, sorted(months))
+            )
+        for kind, values in shown.items():
+            lists.count_many(session, kind, values)
+            wanted = {
+                value: self._ranks_shown(lists.count(session, ListRef(kind, value)), pages)
+                for value, pages in values.items()
+            }
+            ranked = lists.ranked_many(session, kind, wanted)
+            tops = session.info.setdefault(LIST_TOPS, {})
+            bulk_pages = session.info.setdefault(LIST_PAGES, {})
+            size = self.settings.page_size
+            for value, pages in values.items():
+                ref = ListRef(kind, value)
+                total, members = lists.count(session, ref), ranked[ref]
+                for number in pages:
+                    if number == 0:
+                        longest = min(self._top_size(), total)
+                        tops[ref] = [members[rank] for rank in range(1, longest + 1)]
+                    elif 1 <= number <= lists.page_count(total, size):
+                        low, high = lists.ranks_of_page(number, size, total)
+                        bulk_pages[ref, number] = [members[rank] for rank in range(low, high + 1)]
+
+    def _ranks_shown(self, total: int, pages: set[int]) -> lists.Ranks:
+        """The ranks a list's top (page 0) and its `pages` show, adjacent ranges merged."""
+        size = self.settings.page_size
+        ranges = sorted(
+            (1, min(self._top_size(), total))
+            if number == 0
+            else lists.ranks_of_page(number, size, total)
+            for number in pages
+            if number == 0 or 1 <= number <= lists.page_count(total, size)
+        )
+        merged: lists.Ranks = []
+        for low, high in ranges:
+            if high < low:
+                continue
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        return merged
 
     def absolute(self, path: str) -> str:
         return self.site_url + path
@@ -192,8 +265,8 @@ class Renderer:
             self._template(Kind.ARTICLE),
             article=self.article_view(article),
             canonical=self.absolute(url),
-            latest=[self.teaser_view(item) for item in latest],
-            related=[self.teaser_view(item) for item in related],
+            latest=self._teasers(session, latest),
+            related=self._teasers(session, related),
             json_ld=self.json_ld(article, url),
         )
         rendered = Rendered(key, Kind.ARTICLE, body)
@@ -245,6 +318,15 @@ class Renderer:
             else None,
             "teaser": teaser(article.teaser_text),
         }
+
+    def _teasers(self, session: Session, items: list[Article]) -> list[dict[str, Any]]:
+        """Teasers of these articles, each made once per render transaction: consecutive
+        article pages show nearly the same "Latest articles" (templates only read them)."""
+        made: dict[int, dict[str, Any]] = session.info.setdefault(TEASERS, {})
+        for item in items:
+            if item.id not in made:
+                made[item.id] = self.teaser_view(item)
+        return [made[item.id] for item in items]
 
     def teaser_view(self, article: Article) -> dict[str, Any]:
         return {
@@ -303,18 +385,17 @@ class Renderer:
     def _newest(self, session: Session, ref: ListRef, limit: int) -> list[Article]:
         """The newest `limit` of a list, read once per render transaction: the home page,
         the feeds, the rail fragment and the JSON API all show the top of the same lists."""
-        tops: dict[ListRef, list[Article]] = session.info.setdefault("list_tops", {})
-        settings = self.settings
-        longest = max(
-            limit,
-            settings.home_size,
-            settings.feed_size,
-            settings.page_size,
-            settings.rail_size + 1,
-        )
+        tops: dict[ListRef, list[Article]] = session.info.setdefault(LIST_TOPS, {})
         if ref not in tops:
-            tops[ref] = lists.newest(session, ref, longest)
+            tops[ref] = lists.newest(session, ref, max(limit, self._top_size()))
         return tops[ref][:limit]
+
+    def _top_size(self) -> int:
+        """How much of a list's top is read: the most any output shows of it."""
+        settings = self.settings
+        return max(
+            settings.home_size, settings.feed_size, settings.page_size, settings.rail_size + 1
+        )
 
     def _list_base(self, ref: ListRef) -> str:
         return f"/{ref.value}/" if ref.kind == "section" else f"/tags/{ref.value}/"
@@ -337,7 +418,9 @@ class Renderer:
         pages = lists.page_count(total, size)
         if spec.page < 1 or spec.page > pages:
             return None
-        items = lists.page(session, ref, spec.page, size, total)
+        items = session.info.get(LIST_PAGES, {}).get((ref, spec.page))
+        if items is None:
+            items = lists.page(session, ref, spec.page, size, total)
         older = spec.page - 1 if spec.page > 1 else None
         newer = spec.page + 1 if spec.page < pages else 0  # 0: the list's front page
         base = self._list_base(ref)
@@ -404,7 +487,9 @@ class Renderer:
         return rendered
 
     def sitemap_month(self, session: Session, spec: OutputSpec) -> Rendered | None:
-        items = lists.entries(session, ListRef("month", spec.subject))
+        items = session.info.get(MONTH_ENTRIES, {}).get(spec.subject)
+        if items is None:
+            items = lists.entries(session, ListRef("month", spec.subject))
         if not items:
             return None
         urls = [

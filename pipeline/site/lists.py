@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, Select, and_, column, func, or_, select, true, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased, lazyload
+from sqlalchemy.orm import Session, aliased, defer, lazyload
+from sqlalchemy.orm.util import identity_key
 
 from pipeline.content.models import Article, ArticleStatus, ArticleTag, Section, Tag
 from pipeline.site.models import SitemapMonth
@@ -169,22 +170,7 @@ def count(session: Session, ref: ListRef) -> int:
 def count_every(session: Session, kind: str) -> dict[str, int]:
     """Every section's (kind "section") or tag's ("tag") list length, empty lists included,
     in one grouped count instead of one count per list; kept for `count` like its own."""
-    if kind == "section":
-        query = (
-            select(Section.slug, func.count(Article.id))
-            .select_from(Section)
-            .outerjoin(Article, and_(Article.section_id == Section.id, _published()))
-            .group_by(Section.slug)
-        )
-    else:
-        query = (
-            select(Tag.slug, func.count(Article.id))
-            .select_from(Tag)
-            .outerjoin(ArticleTag, ArticleTag.tag_id == Tag.id)
-            .outerjoin(Article, and_(Article.id == ArticleTag.article_id, _published()))
-            .group_by(Tag.slug)
-        )
-    found = {str(slug): int(number) for slug, number in session.execute(query)}
+    found = _grouped_count(session, kind, None)
     counts: dict[ListRef, int] = session.info.setdefault("list_counts", {})
     counts.update({ListRef(kind, slug): number for slug, number in found.items()})
     return found
@@ -266,7 +252,7 @@ def before_many(
     anchor = anchors.c.anchor
     other = aliased(Article)  # the rail's members, apart from the articles the query returns
     rail = (
-        select(other.id.label("member"))
+        select(other.id.label("member"), other.published_at)
         .where(
             other.status == ArticleStatus.PUBLISHED, _earlier(other, anchors.c.anchor_at, anchor)
         )
@@ -274,18 +260,159 @@ def before_many(
         .limit(limit)
         .lateral("rail")
     )
+    # Ids, not articles: the rails of a chunk's consecutive articles are mostly those same
+    # articles, which a build has loaded already; each article is then loaded once.
     query = (
-        select(anchor, Article)
+        select(anchor, rail.c.member)
         .select_from(anchors)
         .join(rail, true())
-        .join(Article, Article.id == rail.c.member)
-        .options(WITHOUT_TAGS)
-        .order_by(anchor, *NEWEST_FIRST)
+        .order_by(anchor, rail.c.published_at.desc(), rail.c.member.desc())
     )
+    pairs = session.execute(query).all()
+    loaded = articles_by_id(session, [member for _, member in pairs])
     found: dict[int, list[Article]] = {article_id: [] for article_id in keys}
-    for article_id, member in session.execute(query):
-        found[article_id].append(member)
+    for article_id, member in pairs:
+        found[article_id].append(loaded[member])
     return found
+
+
+def articles_by_id(session: Session, ids: Iterable[int]) -> dict[int, Article]:
+    """These articles, each loaded once: those the session holds already are not read again,
+    the others in one statement as teasers (without their tags or body, which are read on
+    access should anything need them)."""
+    wanted = set(ids)
+    held = {
+        article_id: session.identity_map.get(identity_key(Article, article_id))
+        for article_id in wanted
+    }
+    found: dict[int, Article] = {key: value for key, value in held.items() if value is not None}
+    missing = sorted(wanted - found.keys())
+    for start in range(0, len(missing), 1000):
+        query = (
+            select(Article)
+            .where(Article.id.in_(missing[start : start + 1000]))
+            .options(WITHOUT_TAGS, defer(Article.body_html))
+        )
+        found.update((article.id, article) for article in session.scalars(query))
+    return found
+
+
+# Ranks of a list's members, newest first from 1, as `ranked_many` is asked for them.
+Ranks = list[tuple[int, int]]
+
+
+def ranked_many(
+    session: Session, kind: str, wanted: dict[str, Ranks]
+) -> dict[ListRef, dict[int, Article]]:
+    """Members of many lists of one kind ("section" or "tag") in one statement, by their
+    rank in each (newest first, from 1): `wanted` gives each list's value and the closed
+    ranges of ranks to read. A rebuild chunk renders hundreds of pages of a few lists: one
+    statement instead of one per page. Articles come as teasers (without tags or body)."""
+    found: dict[ListRef, dict[int, Article]] = {ListRef(kind, value): {} for value in wanted}
+    wanted = {value: ranges for value, ranges in wanted.items() if ranges}
+    if not wanted:
+        return found
+    if kind == "section":
+        value = Section.slug
+        members = select(Article.id, value).join(Section, Section.id == Article.section_id)
+    else:
+        value = Tag.slug
+        members = (
+            select(Article.id, value)
+            .join(ArticleTag, ArticleTag.article_id == Article.id)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+        )
+    rank = func.row_number().over(partition_by=value, order_by=NEWEST_FIRST)
+    ranked = (
+        members.add_columns(rank.label("rank"))
+        .where(_published(), value.in_(sorted(wanted)))
+        .subquery("ranked")
+    )
+    chosen = or_(
+        *(
+            and_(ranked.c.slug == name, ranked.c.rank.between(low, high))
+            for name, ranges in sorted(wanted.items())
+            for low, high in ranges
+        )
+    )
+    query = (
+        select(ranked.c.slug, ranked.c.rank, Article)
+        .join(Article, Article.id == ranked.c.id)
+        .where(chosen)
+        .options(WITHOUT_TAGS, defer(Article.body_html))
+    )
+    for name, position, article in session.execute(query):
+        found[ListRef(kind, name)][int(position)] = article
+    return found
+
+
+def ranks_of_page(number: int, page_size: int, total: int) -> tuple[int, int]:
+    """The ranks (newest first, from 1) of block `number` of a list of `total` (see `page`)."""
+    first = (number - 1) * page_size  # the block's oldest member, counted from the oldest
+    last = min(number * page_size, total) - 1
+    return total - last, total - first
+
+
+def entries_many(session: Session, names: Sequence[str]) -> dict[str, list[SitemapEntry]]:
+    """`entries` of many months in one statement (the range from the first to the last)."""
+    found: dict[str, list[SitemapEntry]] = {name: [] for name in names}
+    if not names:
+        return found
+    start, _ = _month_bounds(min(names))
+    _, end = _month_bounds(max(names))
+    query = (
+        select(Article.id, Article.version, Article.slug, Section.slug, Article.published_at,
+               Article.updated_at)
+        .join(Section, Section.id == Article.section_id)
+        .where(_published(), Article.published_at >= start)
+        .order_by(*NEWEST_FIRST)
+    )  # fmt: skip
+    if end is not None:
+        query = query.where(Article.published_at < end)
+    for row in session.execute(query):
+        entry = SitemapEntry(*row)
+        month = month_name(entry.published_at)
+        if month in found:
+            found[month].append(entry)
+    return found
+
+
+def month_name(published_at: datetime) -> str:
+    """The month (as the database names it, "YYYY-MM" in UTC) a date falls in."""
+    moment = _as_utc(published_at)
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def count_many(session: Session, kind: str, values: Iterable[str]) -> None:
+    """`count` of many sections (kind "section") or tags ("tag") in one grouped count, kept
+    for `count` like its own."""
+    counts: dict[ListRef, int] = session.info.setdefault("list_counts", {})
+    missing = sorted({value for value in values if ListRef(kind, value) not in counts})
+    if missing:
+        found = _grouped_count(session, kind, missing)
+        counts.update({ListRef(kind, value): found.get(value, 0) for value in missing})
+
+
+def _grouped_count(session: Session, kind: str, values: list[str] | None) -> dict[str, int]:
+    """Each section's or tag's list length (of `values`, or of all), empty lists included."""
+    if kind == "section":
+        value = Section.slug
+        query = (
+            select(value, func.count(Article.id))
+            .select_from(Section)
+            .outerjoin(Article, and_(Article.section_id == Section.id, _published()))
+        )
+    else:
+        value = Tag.slug
+        query = (
+            select(value, func.count(Article.id))
+            .select_from(Tag)
+            .outerjoin(ArticleTag, ArticleTag.tag_id == Tag.id)
+            .outerjoin(Article, and_(Article.id == ArticleTag.article_id, _published()))
+        )
+    if values is not None:
+        query = query.where(value.in_(values))
+    return {str(slug): int(number) for slug, number in session.execute(query.group_by(value))}
 
 
 def after(session: Session, key: SortKey, limit: int) -> list[Article]:

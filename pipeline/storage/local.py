@@ -12,6 +12,9 @@ from pipeline.storage import StoredObject, UnsafeKey, check_key
 
 
 class LocalStorage:
+    # Writes at once while a build renders on (see pipeline/publish/build.py Uploads).
+    upload_threads = 1
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 

@@ -25,6 +25,7 @@ from pipeline.render.renderer import LATEST_BEFORE, Rendered
 from pipeline.services import Services, create_services
 from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.site.planner import plan_everything
+from tests.bulk import PAST_THE_END, assert_bulk_equals_one_by_one
 from tests.conftest import SITE_URL, article_data
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
 from workers.app import CeleryDispatcher, create_app
@@ -105,3 +106,23 @@ def test_pages_rendered_in_bulk_are_the_pages_rendered_one_by_one(
 
     assert sum(page is not None for page in one_by_one) == 14
     assert shown(bulk) == shown(one_by_one)
+
+
+def test_lists_rendered_in_bulk_are_the_lists_rendered_one_by_one(
+    database_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A build reads its list pages, list tops, list lengths and months' sitemaps in a few
+    statements per kind of list (a window over each list's ranks): every output of the site,
+    and pages past a list's end, must be those of rendering each output on its own."""
+    settings = Settings(
+        database_url=database_url,
+        storage_url=f"file://{tmp_path / 'site'}",
+        site_url=SITE_URL,
+        page_size=3,
+    )
+    services = create_services(settings)
+    try:
+        assert_bulk_equals_one_by_one(services, extra_specs=PAST_THE_END)
+    finally:
+        services.engine.dispose()
