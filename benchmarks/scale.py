@@ -41,7 +41,7 @@ from pipeline.events.models import Event, EventStatus
 from pipeline.events.processing import dispatch_event, event_outcome
 from pipeline.publish import rebuild
 from pipeline.publish.models import Output
-from pipeline.publish.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics
+from pipeline.publish.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics, weigh_chunk
 from pipeline.related.models import RelatedDocument
 from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
@@ -74,7 +74,7 @@ class Row:
     # Real stack: the rebuild's render phase (the only one that writes objects) on its own,
     # and, on S3, the server's own PUT rate measured after it on the same server.
     render_s: float = 0.0
-    # Real stack: the rebuild's phases (index, rails, render), each from first seen to the
+    # Real stack: the rebuild's phases (rebuild.PHASES), each from first seen to the
     # next one's start (the index phase's time includes sending its chunks).
     phase_s: list[float] = field(default_factory=list)
     written: int = 0
@@ -247,13 +247,20 @@ def close_unbuilt(session: Session, event_id: int) -> None:
 
 
 def index_everything(services: Services) -> None:
-    """The rebuild's index phase alone, in this process: every article's terms in the related
-    index, no rails and no pages."""
+    """The rebuild's index and weigh phases alone, in this process: every article's terms in
+    the related index, no rails and no pages."""
     with transaction(services.sessions) as session:
         ids = list(session.scalars(select(Article.id).order_by(Article.id)))
-    for start in range(0, len(ids), CHUNK_ARTICLES):
+    chunks = [ids[start : start + CHUNK_ARTICLES] for start in range(0, len(ids), CHUNK_ARTICLES)]
+    for chunk in chunks:
         with transaction(services.sessions) as session:
-            index_chunk(services, session, ids[start : start + CHUNK_ARTICLES])
+            index_chunk(services, session, chunk)
+    with transaction(services.sessions) as session:
+        services.related.fold_counts(session)
+    refresh_statistics(services, "weigh")
+    for chunk in chunks:
+        with transaction(services.sessions) as session:
+            weigh_chunk(services, session, chunk)
     refresh_statistics(services, "index")
     refresh_statistics(services, "rails")
 
@@ -395,7 +402,7 @@ def print_throughput(rows: list[Row]) -> None:
     if not rows:
         return
     table = Table(title="real-stack rebuild by phase; objects/s over the render phase")
-    for column in ("articles", "setup", "index / rails / render s", "objects", "objects/s",
+    for column in ("articles", "setup", f"{' / '.join(rebuild.PHASES)} s", "objects", "objects/s",
                    "S3 server PUT ceiling /s", "share of ceiling"):  # fmt: skip
         table.add_column(column, justify="right")
     for row in rows:
