@@ -53,7 +53,7 @@ from pipeline.events.models import Event, EventKind, EventStatus
 from pipeline.events.processing import dispatch_event, event_outcome
 from pipeline.publish import rebuild
 from pipeline.publish.models import Output
-from pipeline.publish.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics
+from pipeline.publish.rebuild import CHUNK_ARTICLES, index_chunk, refresh_statistics, weigh_chunk
 from pipeline.related.models import RelatedDocument
 from pipeline.schema import utcnow
 from pipeline.services import Services, create_services
@@ -95,7 +95,7 @@ class Row:
     # Real stack: the rebuild's render phase (the only one that writes objects) on its own,
     # and, on S3, the server's own PUT rate measured after it on the same server.
     render_s: float = 0.0
-    # Real stack: the rebuild's phases (index, rails, render), each from first seen to the
+    # Real stack: the rebuild's phases (rebuild.PHASES), each from first seen to the
     # next one's start (the index phase's time includes sending its chunks).
     phase_s: list[float] = field(default_factory=list)
     written: int = 0
@@ -287,10 +287,14 @@ def high_water_mb(pid: int) -> float | None:
 
 
 def phase_seconds(started: float, seen: dict[str, float]) -> list[float]:
-    """Each phase's seconds, from the previous one's end (the first from `started`) to the
-    next one's first sighting."""
-    ends = [seen[phase] for phase in rebuild.PHASES[1:] if phase in seen] + [seen["done"]]
-    return [end - begin for begin, end in zip([started, *ends], ends, strict=False)]
+    """Each phase's seconds in rebuild.PHASES' order, from its start (the first phase's:
+    `started`) to the next phase's first sighting; 0 for a phase the rebuild had no work for
+    (a forced rebuild weighs nothing)."""
+    marks = [(phase, seen[phase]) for phase in rebuild.PHASES[1:] if phase in seen]
+    starts = [(rebuild.PHASES[0], started), *marks]
+    ends = [moment for _, moment in marks] + [seen["done"]]
+    seconds = {phase: end - begin for (phase, begin), end in zip(starts, ends, strict=True)}
+    return [seconds.get(phase, 0.0) for phase in rebuild.PHASES]
 
 
 def write_jsonl(records: list[dict[str, Any]], path: Path) -> None:
@@ -458,13 +462,20 @@ def close_unbuilt(session: Session, event_id: int) -> None:
 
 
 def index_everything(services: Services) -> None:
-    """The rebuild's index phase alone, in this process: every article's terms in the related
-    index, no rails and no pages."""
+    """The rebuild's index and weigh phases alone, in this process: every article's terms in
+    the related index, no rails and no pages."""
     with transaction(services.sessions) as session:
         ids = list(session.scalars(select(Article.id).order_by(Article.id)))
-    for start in range(0, len(ids), CHUNK_ARTICLES):
+    chunks = [ids[start : start + CHUNK_ARTICLES] for start in range(0, len(ids), CHUNK_ARTICLES)]
+    for chunk in chunks:
         with transaction(services.sessions) as session:
-            index_chunk(services, session, ids[start : start + CHUNK_ARTICLES])
+            index_chunk(services, session, chunk)
+    with transaction(services.sessions) as session:
+        services.related.fold_counts(session)
+    refresh_statistics(services, "weigh")
+    for chunk in chunks:
+        with transaction(services.sessions) as session:
+            weigh_chunk(services, session, chunk)
     refresh_statistics(services, "index")
     refresh_statistics(services, "rails")
 
@@ -576,13 +587,13 @@ BUILD_COLUMNS = (
     "articles",
     "setup",
     "import s",
-    "index / rails / render s",
+    f"{' / '.join(rebuild.PHASES)} s",
     "render objects/s",
     "full build s",
     "Hugo full build s",
     "times Hugo",
     "rebuild --force s (by phase)",
-    "publish→live during rebuild s (in index / rails / render)",
+    f"publish→live during rebuild s (in {' / '.join(rebuild.PHASES)})",
     "peak RSS MB: import",
     "workers (main / pool)",
     "beat",

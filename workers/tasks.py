@@ -70,7 +70,7 @@ def register_tasks(
 
     @app.task(name="pressrun.rebuild_chunk", bind=True, **TASK_OPTIONS)  # type: ignore[untyped-decorator]
     def rebuild_chunk(self: Task, chunk_id: int) -> None:
-        """One share of a full rebuild (index, rails or render phase)."""
+        """One share of a full rebuild (its index, weigh, rails or render phase)."""
         try:
             run_chunk(services(), dispatcher(), chunk_id)
         except Exception as error:

@@ -44,9 +44,9 @@ class ListRefresh(Base):
 
 
 class RebuildChunk(Base):
-    """One share of a fleet-wide rebuild. Phases run in order (index, rails, render); chunks
-    within a phase run on any worker, and a crashed rebuild resumes from the chunks not done.
-    States: pending, running, done, or failed (it gave up, and failed its rebuild)."""
+    """One share of a fleet-wide rebuild. Phases run in order (index, weigh, rails, render);
+    chunks within a phase run on any worker, and a crashed rebuild resumes from the chunks not
+    done. States: pending, running, done, or failed (it gave up, and failed its rebuild)."""
 
     __tablename__ = "rebuild_chunks"
     id: Mapped[intpk]
@@ -55,7 +55,7 @@ class RebuildChunk(Base):
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     payload: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    # What the chunk found (the articles its index phase re-indexed; what it wrote).
+    # What the chunk found (the articles its index phase counted anew; what it wrote).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Starts, as an event's: after `max_attempts` that never finished, the chunk gives up.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

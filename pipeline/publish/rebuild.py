@@ -1,8 +1,10 @@
 """Full rebuilds shared by the fleet: the work is split into chunks on the `rebuild` queue.
 
-Three phases, in order: `index` (every live article's terms into the related index, so
-document frequencies are final), `rails` (the "More like this" rails whose inputs changed),
-`render` (every output the site should have, plus what the manifest holds, so orphans go).
+Four phases, in order: `index` (every live article's terms counted into the related index's
+document frequencies, its bag of terms stored), `weigh` (the articles the index phase
+counted given their vectors, with the final frequencies: whatever order the index chunks ran
+in, the same vectors), `rails` (the "More like this" rails whose inputs changed), `render`
+(every output the site should have, plus what the manifest holds, so orphans go).
 Chunks of a phase run on any worker; the one that finishes a phase opens the next. A crashed
 rebuild resumes: chunks not done are sent again (by the relay, or by the next `pressrun`).
 A chunk is tried like an event: an error a retry cannot cure, or `max_attempts` starts that
@@ -32,7 +34,7 @@ from pipeline.site.planner import plan_everything
 from pipeline.transient import is_transient
 
 log = logging.getLogger("pressrun.rebuild")
-PHASES = ("index", "rails", "render")
+PHASES = ("index", "weigh", "rails", "render")
 CHUNK_ARTICLES = 250
 CHUNK_OUTPUTS = 400
 # Rails recomputed in one transaction: their locks, reads and writes are shared statements.
@@ -61,6 +63,7 @@ class Progress:
 # Autovacuum would get there in the end, or never where it is off; a rebuild cannot wait.
 STATISTICS = {
     "index": ("articles", "article_tags", "tags", "sections", "sitemap_months"),
+    "weigh": ("related_documents", "term_frequencies"),
     "rails": ("related_terms", "related_documents", "term_frequencies"),
     "render": ("related_rails",),
     "done": ("outputs", "output_dependencies", "related_rails"),
@@ -107,6 +110,7 @@ def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> 
     # The counts the last phase changed, folded in: the next reads them without deltas.
     services.related.fold_counts(session)
     refresh_statistics(services, phase)
+    payloads: list[list[Any]]
     if phase == "render":
         # Every month recounted (the events keep the months they touch) before the plan
         # reads them; the report-only reconcile plans from the rows as they stand.
@@ -120,13 +124,7 @@ def _open_phase(session: Any, services: Services, event_id: int, phase: str) -> 
             for start in range(0, len(specs), CHUNK_OUTPUTS)
         ]
     else:
-        ids = list(
-            session.scalars(
-                select(Article.id)
-                .where(Article.status == ArticleStatus.PUBLISHED)
-                .order_by(Article.id)
-            )
-        )
+        ids = _phase_articles(session, event_id, phase)
         payloads = [
             ids[start : start + CHUNK_ARTICLES] for start in range(0, len(ids), CHUNK_ARTICLES)
         ]
@@ -231,6 +229,8 @@ def _work(
     with transaction(services.sessions) as session:
         if phase == "index":
             return {"fresh": index_chunk(services, session, list(payload))}
+        if phase == "weigh":
+            return {"weighed": len(weigh_chunk(services, session, list(payload)))}
         fresh = _fresh_articles(session, event_id)
         every_rail = bool(options.get("every_rail"))
         targets = services.related.rail_targets(session, list(payload), fresh, every_rail)
@@ -261,13 +261,32 @@ def _work(
     return {"rails": len(targets), "changed": len(changed)}
 
 
+def _phase_articles(session: Any, event_id: int, phase: str) -> list[int]:
+    """The articles a phase's chunks share out: those the index phase counted for the weigh
+    phase, every live article for the others."""
+    if phase == "weigh":
+        return sorted(_fresh_articles(session, event_id))
+    return list(
+        session.scalars(
+            select(Article.id).where(Article.status == ArticleStatus.PUBLISHED).order_by(Article.id)
+        )
+    )
+
+
 def index_chunk(services: Services, session: Any, article_ids: list[int]) -> list[int]:
-    """The index phase's work for one chunk: returns the articles (re)indexed. The earlier
-    chunks' count deltas are folded in first (unless another chunk is folding them): reading
-    a count sums its deltas, which would otherwise pile up over the whole phase."""
+    """The index phase's work for one chunk: returns the articles (re)counted, which the
+    weigh phase weighs. The earlier chunks' count deltas are folded in first (unless another
+    chunk is folding them): reading a count sums its deltas, which would otherwise pile up
+    over the whole phase."""
     services.related.fold_counts(session)
     live = list(session.scalars(select(Article).where(Article.id.in_(article_ids))))
-    return services.related.index_many(session, live)
+    return services.related.count_many(session, live)
+
+
+def weigh_chunk(services: Services, session: Any, article_ids: list[int]) -> list[int]:
+    """The weigh phase's work for one chunk: the counted articles' vectors, from the counts
+    the whole index phase left (folded in when the phase opened). Returns those weighed."""
+    return services.related.weigh_many(session, article_ids)
 
 
 def _fresh_articles(session: Any, event_id: int) -> set[int]:

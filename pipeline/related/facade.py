@@ -52,6 +52,12 @@ class RelatedIndex:
     def index_many(self, session: Session, articles: list[Article]) -> list[int]:
         return index.index_many(self.store, session, articles)
 
+    def count_many(self, session: Session, articles: list[Article]) -> list[int]:
+        return index.count_many(self.store, session, articles)
+
+    def weigh_many(self, session: Session, article_ids: list[int]) -> list[int]:
+        return index.weigh_many(self.store, session, article_ids)
+
     def fold_counts(self, session: Session) -> bool:
         return index.fold_counts(self.store, session)
 

@@ -27,8 +27,10 @@ class RelatedDocument(Base):
     )
     norm: Mapped[float] = mapped_column(Float)
     indexed_version: Mapped[int] = mapped_column(Integer)
-    # Every distinct term of the article, so its document frequencies can be taken back out.
-    vocabulary: Mapped[list[str]] = mapped_column(default=list)
+    # The article's bag of terms (term: occurrences): its keys are taken back out of the
+    # document frequencies when it leaves, and a rebuild weighs it once every count is in.
+    # Documents indexed before the bags were kept hold their terms alone, as a list.
+    vocabulary: Mapped[dict[str, int] | list[str]] = mapped_column(JSON, default=dict)
     # The article's postings (term: weight) in one row: scoring a candidate reads one row
     # instead of its postings, and building a query reads one row per article.
     term_weights: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)

@@ -8,9 +8,10 @@ through them, and run the same index code without writing.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, func, insert, select, text, union_all
+from sqlalchemy import Table, delete, func, insert, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from pipeline.content.models import Article
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 # the number of documents in the index, kept by the same writes as every term's, because
 # counting the documents table on every query would be linear in the archive.
 ALL_DOCUMENTS = ""
+# The norm of a document a rebuild has counted but not weighed yet (pipeline/related/index.py,
+# count_many): its bag is stored and its terms counted, its weights and postings are to come.
+# A weighed document's norm is never 0 (an empty vector's is 1).
+UNWEIGHED = 0.0
 # Terms per statement when reading document counts.
 COUNTS_BATCH = 500
 # Only one transaction folds the deltas at a time (a PostgreSQL advisory lock's key); the
@@ -84,12 +89,18 @@ class IndexStore:
             DOCUMENT_COLUMNS,
             ([row[name] for name in DOCUMENT_COLUMNS] for row in documents),
         )
-        copy_rows(
-            session,
-            _table(RelatedTerm),
-            ("article_id", "term", "weight"),
-            ((row["article_id"], row["term"], row["weight"]) for row in postings),
-        )
+        if postings:
+            _store_postings(session, postings)
+
+    def weigh_documents(
+        self, session: Session, documents: list[dict[str, Any]], postings: list[dict[str, Any]]
+    ) -> None:
+        """Give counted documents (locked by the caller) their norms and weights, by article
+        id, and their postings."""
+        if documents:
+            session.execute(update(RelatedDocument), documents)
+        if postings:
+            _store_postings(session, postings)
 
     def store_vectors(self, session: Session, articles: list[Article]) -> list[int]:
         """Vectors for the embedding scorer, in one batch; returns the ids (re)encoded."""
@@ -142,6 +153,17 @@ class IndexStore:
     def document(self, session: Session, article_id: int) -> RelatedDocument | None:
         return session.get(RelatedDocument, article_id)
 
+    def unweighed_bags(self, session: Session, article_ids: list[int]) -> dict[int, Counter[str]]:
+        """The bags of terms of the unweighed documents among these, locked in id order: a
+        publish re-indexing one of them meanwhile waits, then replaces it whole."""
+        rows = session.execute(
+            select(RelatedDocument.article_id, RelatedDocument.vocabulary)
+            .where(RelatedDocument.article_id.in_(article_ids), RelatedDocument.norm == UNWEIGHED)
+            .order_by(RelatedDocument.article_id)
+            .with_for_update()
+        )
+        return {article_id: Counter(bag) for article_id, bag in rows}
+
     def document_counts(self, session: Session, terms: list[str]) -> dict[str, int]:
         """How many indexed documents have each term (ALL_DOCUMENTS: how many there are):
         its folded count plus its deltas, read in one statement (one snapshot), so a fold
@@ -172,6 +194,15 @@ DOCUMENT_COLUMNS = ("article_id", "norm", "indexed_version", "vocabulary", "term
 def _table(model: type[Any]) -> Table:
     table: Table = model.__table__
     return table
+
+
+def _store_postings(session: Session, postings: list[dict[str, Any]]) -> None:
+    copy_rows(
+        session,
+        _table(RelatedTerm),
+        ("article_id", "term", "weight"),
+        ((row["article_id"], row["term"], row["weight"]) for row in postings),
+    )
 
 
 def _counts_of(terms: list[str]) -> Any:

@@ -32,7 +32,7 @@ def real_row() -> Row:
         setup="real stack (folder)",
         import_s=58.0,
         rebuild_s=203.0,
-        phase_s=[36.0, 151.0, 16.0],
+        phase_s=[30.0, 6.0, 151.0, 16.0],
         render_s=16.0,
         written=11_712,
         rss_mb={
@@ -45,7 +45,7 @@ def real_row() -> Row:
         },
         during_ms={"index": 1200.0, "rails": 8400.0, "render": 2500.0},
         force_s=31.0,
-        force_phase_s=[3.0, 1.0, 27.0],
+        force_phase_s=[3.0, 0.0, 1.0, 27.0],
     )
 
 
@@ -65,13 +65,13 @@ def test_a_real_stack_row_shows_phases_rates_the_ratio_to_hugo_and_memory() -> N
         "10,000",
         "real stack (folder)",
         "58.0",
-        "36.0 / 151.0 / 16.0",
+        "30.0 / 6.0 / 151.0 / 16.0",
         "732",  # 11,712 objects over the 16 s render phase
-        "261.0",  # import + index + rails + render
+        "261.0",  # import + index + weigh + rails + render
         "14.9",
         "17.5",
-        "31.0 (3.0 / 1.0 / 27.0)",
-        "1.2 / 8.4 / 2.5",
+        "31.0 (3.0 / 0.0 / 1.0 / 27.0)",
+        "1.2 / - / 8.4 / 2.5",  # no publish was made in the short weigh phase
         "412",
         "95 / 310, 96 / 305",
         "81",
