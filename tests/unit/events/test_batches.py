@@ -21,6 +21,12 @@ from tests.dispatchers import Held
 from tests.faults.harness import compare, expected_site
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Batching is opt-in (PRESSRUN_EVENT_BATCH): these tests turn it on."""
+    return replace(settings, event_batch=20)
+
+
 def queued_publishes(services: Services, held: Held, count: int) -> list[int]:
     """`count` publishes committed and dispatched to a queue nobody reads yet."""
     sections = ("politics", "sport", "culture")
