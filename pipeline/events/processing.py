@@ -270,13 +270,19 @@ def _run_batch(services: Services, together: list[_Member]) -> tuple[list[_Membe
     own_pages = {OutputSpec(Kind.ARTICLE, member.first) for member in work}
     own_report = services.publisher.build(services.sessions, own_pages, event_id=leader_id)
     _set_stage_time(services, [member.event_id for member in work], "page_live_at")
-    for member in work:
-        with transaction(services.sessions) as session:
+    # Every member's reverse update in one transaction: the pages they move are known only
+    # to this call, so a failure halfway must leave no member's moved rails committed with
+    # their pages unwritten (a member that goes alone after it finds its rails as it left
+    # them, and would not rewrite those pages).
+    with transaction(services.sessions) as session:
+        for member in work:
             article = _locked_article(session, member.event_id, member.article_id)
             changed = services.related.spread_change(session, article.id, member.spread)
-            specs = plan_change(
+            member.specs = plan_change(
                 session, services.settings, article, member.previous, changed, services.kinds
             )
+    for member in work:
+        specs = member.specs
         member.lists = _group_lists(services.kinds, specs)
         own_page = OutputSpec(Kind.ARTICLE, member.first)
         listed = {spec for group in member.lists.values() for spec in group}

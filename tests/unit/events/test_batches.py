@@ -3,7 +3,9 @@ they are processed together (pipeline/events/processing.py, `_process_batch`).""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -137,4 +139,53 @@ def test_a_batch_member_sent_again_after_a_stuck_period_is_processed(
     assert outcome.status in (EventStatus.RENDERED, EventStatus.LIVE)
     drain(quick, held)
     assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
+    assert_site_is_fresh(services)
+
+
+def publish_story(services: Services, held: Held, slug: str, words: str) -> int:
+    data, _ = parse_article(
+        article_data(slug=slug, section="news", tags=[], body=f"{words}. {words}, again {words}.")
+    )
+    with transaction(services.sessions) as session:
+        event_id = articles.publish(session, data, actor="burst").event_id
+    dispatch_event(services, held, event_id)
+    return event_id
+
+
+@pytest.fixture
+def strict_services(settings: Settings) -> Iterator[Services]:
+    """Only close stories are related: a change moves the rails of its own topic alone."""
+    built = create_services(replace(settings, related_min_score=0.5))
+    yield built
+    built.engine.dispose()
+
+
+def test_a_batch_that_fails_in_a_reverse_update_leaves_no_stale_page(
+    strict_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's reverse updates commit together or not at all: one member's moved rails
+    committed while another's failed would leave pages nobody rewrites (the member going on
+    alone finds its rails as it left them)."""
+    services = strict_services
+    held = Held()
+    publish_story(services, held, "volcano", "volcano lava eruption ash crater")
+    drain(services, held)
+    publish_story(services, held, "lava", "lava volcano eruption crater ash cloud")
+    publish_story(services, held, "ballot", "ballot election vote count turnout")
+    leader = publish_story(services, held, "goal", "goal striker match keeper penalty")
+    held.sent.remove(("event", leader))
+    spread = services.related.spread_change
+    calls = {"count": 0}
+
+    def deadlocks_on_the_last(session: Any, article_id: int, pending: Any) -> set[int]:
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise RuntimeError("deadlock detected (simulated)")
+        return spread(session, article_id, pending)
+
+    monkeypatch.setattr(services.related, "spread_change", deadlocks_on_the_last)
+    process_event(services, held, leader)
+    drain(services, held)
+
+    assert calls["count"] > 3
     assert_site_is_fresh(services)
