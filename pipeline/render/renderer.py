@@ -187,14 +187,16 @@ class Renderer:
             size = self.settings.page_size
             for value, pages in values.items():
                 ref = ListRef(kind, value)
-                total, members = lists.count(session, ref), ranked[ref]
+                total, members = lists.count(session, ref), ranked.get(ref, {})
                 for number in pages:
                     if number == 0:
-                        longest = min(self._top_size(), total)
-                        tops[ref] = [members[rank] for rank in range(1, longest + 1)]
+                        top = _ranked(members, 1, min(self._top_size(), total))
+                        if top is not None:
+                            tops[ref] = top
                     elif 1 <= number <= lists.page_count(total, size):
-                        low, high = lists.ranks_of_page(number, size, total)
-                        bulk_pages[ref, number] = [members[rank] for rank in range(low, high + 1)]
+                        page = _ranked(members, *lists.ranks_of_page(number, size, total))
+                        if page is not None:
+                            bulk_pages[ref, number] = page
 
     def _ranks_shown(self, total: int, pages: set[int]) -> lists.Ranks:
         """The ranks a list's top (page 0) and its `pages` show, adjacent ranges merged."""
@@ -578,3 +580,12 @@ class Renderer:
         if spec.subject not in static_files():
             return None
         return Rendered(spec.key, spec.kind, (TEMPLATES_DIR / "static" / spec.subject).read_bytes())
+
+
+def _ranked(members: dict[int, Any], low: int, high: int) -> list[Any] | None:
+    """The members at ranks `low`..`high`, or None when one is missing: the count and the
+    ranks are two statements, and a change committed between them (an unpublish, a re-tag)
+    can leave a list shorter than its count. Such a page is then read on its own, as
+    without the bulk read."""
+    shown = [members.get(rank) for rank in range(low, high + 1)]
+    return None if any(member is None for member in shown) else shown
