@@ -80,7 +80,9 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
     `event_batch` of them along and they are processed together (`_process_batch`).
     """
     with transaction(services.sessions) as session:
-        event = session.get(Event, event_id)
+        # Locked: another worker's batch claims waiting events with SKIP LOCKED, so a row
+        # this delivery is starting is never also taken into a batch.
+        event = session.get(Event, event_id, with_for_update=True)
         if event is None or event.status in (EventStatus.LIVE, EventStatus.FAILED):
             return Outcome(event_id, event.status if event else EventStatus.FAILED)
         if _taken_by_batch(services, event):
@@ -275,6 +277,13 @@ def _run_batch(services: Services, together: list[_Member]) -> tuple[list[_Membe
     # their pages unwritten (a member that goes alone after it finds its rails as it left
     # them, and would not rewrite those pages).
     with transaction(services.sessions) as session:
+        # Every member's article locked first, in id order, as other writers lock articles.
+        session.execute(
+            select(Article.id)
+            .where(Article.id.in_([member.article_id for member in work]))
+            .order_by(Article.id)
+            .with_for_update()
+        )
         for member in work:
             article = _locked_article(session, member.event_id, member.article_id)
             changed = services.related.spread_change(session, article.id, member.spread)
