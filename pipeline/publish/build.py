@@ -36,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from pipeline.content.upsert import is_postgresql
 from pipeline.db import SessionFactory, transaction
 from pipeline.observe import counters
 from pipeline.publish import content_version, purges
@@ -480,7 +481,7 @@ def mark_unsettled(session: Session, touched: list[OutputSpec], event_id: int | 
     ]  # fmt: skip
     # The rows first, locked in key order as every manifest writer locks them (a new key gets
     # a row: its PUT may have landed too); the content version last, as every commit takes it.
-    insert_ = pg_insert if _is_postgres(session) else sqlite_insert
+    insert_ = pg_insert if is_postgresql(session) else sqlite_insert
     statement = insert_(cast(Table, Output.__table__))
     session.execute(
         statement.on_conflict_do_update(
@@ -552,7 +553,7 @@ def record_manifest(
         for step in written
         if step.rendered is not None
     ]
-    if _is_postgres(session):
+    if is_postgresql(session):
         _upsert_outputs_postgres(session, rows, seen)
     else:
         # Core, not the ORM's bulk path: one executemany, in list order (SQLite runs it in
@@ -650,7 +651,7 @@ def replace_dependencies(session: Session, wanted: dict[str, set[str]]) -> None:
             held[output_key].add(data_key)
     gone = [(key, data) for key in sorted(wanted) for data in sorted(held[key] - wanted[key])]
     new = [(key, data) for key in sorted(wanted) for data in sorted(wanted[key] - held[key])]
-    if _is_postgres(session):
+    if is_postgresql(session):
         for statement, pairs in ((DELETE_DEPENDENCIES, gone), (INSERT_DEPENDENCIES, new)):
             if pairs:
                 outputs, data = zip(*pairs, strict=True)
@@ -664,7 +665,3 @@ def replace_dependencies(session: Session, wanted: dict[str, set[str]]) -> None:
         )
     if new:
         session.execute(insert(table), [{"output_key": key, "data_key": data} for key, data in new])
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
