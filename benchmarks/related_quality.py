@@ -114,20 +114,8 @@ def scorer_rails(
 
         services.related.semantic = SemanticScorer(semantic_weight, encoder=encoder)
     dispatcher = CeleryDispatcher(create_app(settings, lambda: services))
-    records = [
-        parse_article(
-            {
-                "id": row["id"],
-                "title": row["title"],
-                "body": row["body"],
-                "section": "news",
-                "published_at": row["published_at"],
-            }
-        )[0]
-        for row in rows
-    ]
     with transaction(services.sessions) as session:
-        change = articles.import_articles(session, records, actor="quality")
+        change = articles.import_articles(session, import_records(rows), actor="quality")
     process_event(services, dispatcher, change.event_id)
     rails: dict[str, list[str]] = {}
     with transaction(services.sessions) as session:
