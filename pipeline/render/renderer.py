@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
 from pipeline.content.models import Article, ArticleStatus, Redirect
-from pipeline.content.sanitize import display_name, teaser
+from pipeline.content.sanitize import derive_slug, display_name, teaser
 from pipeline.related.models import RelatedRail
 from pipeline.site import lists
 from pipeline.site.lists import LATEST, ListRef, SortKey
@@ -48,6 +48,10 @@ TEMPLATES_DIR = next(
     for path in (PACKAGE_DIR / "templates", PACKAGE_DIR.parent / "templates")
     if (path / "base.html").exists()
 )
+# The frame a lead image is shown in (16:9, as the demo's images are drawn): its width and
+# height attributes let the browser hold the space before the image arrives, and the
+# stylesheet crops an image of other proportions to it, so the layout never shifts.
+LEAD_IMAGE_FRAME = {"width": 1200, "height": 675}
 
 
 @dataclass
@@ -74,6 +78,20 @@ def static_files() -> list[str]:
     return sorted(
         path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
     )
+
+
+def inline_css() -> Markup:
+    """The site's stylesheet, inlined in every page's <head>: a few kilobytes, so the first
+    paint waits for no second request (it is still published as /static/style.css)."""
+    css = (TEMPLATES_DIR / "static" / "style.css").read_text("utf-8")
+    if "</style" in css.lower():  # it would close the <style> element it is inlined in
+        raise ValueError("templates/static/style.css must not contain </style")
+    return Markup(css.strip())
+
+
+def author_path(name: str) -> str:
+    """An author's page, as bylines link to it."""
+    return f"/authors/{derive_slug(name)}/"
 
 
 def key_of(article: Article) -> str:
@@ -121,6 +139,8 @@ class Renderer:
         self.env.filters["isodate"] = lambda value: value.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.env.globals["site"] = {"name": settings.site_name, "url": self.site_url}
         self.env.globals["rail_size"] = settings.rail_size
+        self.env.globals["lead_image"] = LEAD_IMAGE_FRAME
+        self.env.globals["inline_css"] = inline_css()
 
     def render(self, session: Session, spec: OutputSpec) -> Rendered | None:
         """The output's bytes from the current data, or None when it should not exist."""
@@ -308,6 +328,9 @@ class Renderer:
             "authors": list(article.authors),
             "published_at": article.published_at,
             "updated_at": article.updated_at,
+            # updated_at moves only with the article's version, when an accepted change
+            # altered it (never on a re-render): later than its publication, it was updated.
+            "modified": article.updated_at > article.published_at,
             "image": {
                 "url": article.image_url,
                 # Meta tags for apps and crawlers need absolute URLs.
@@ -348,12 +371,20 @@ class Renderer:
             "@context": "https://schema.org",
             "@type": "NewsArticle",
             "headline": article.title,
-            "description": article.standfirst,
+            "description": article.standfirst or teaser(article.teaser_text),
             "datePublished": article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dateModified": article.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "author": [{"@type": "Person", "name": name} for name in article.authors],
-            "publisher": {"@type": "Organization", "name": self.settings.site_name},
-            "mainEntityOfPage": self.absolute(url),
+            "author": [
+                {"@type": "Person", "name": name, "url": self.absolute(author_path(name))}
+                for name in article.authors
+            ],
+            "publisher": {
+                "@type": "Organization",
+                "name": self.settings.site_name,
+                "url": self.absolute("/"),
+            },
+            "mainEntityOfPage": {"@type": "WebPage", "@id": self.absolute(url)},
+            "url": self.absolute(url),
             "articleSection": article.section.name,
             "keywords": [tag.slug for tag in article.tags],
         }

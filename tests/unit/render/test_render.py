@@ -126,7 +126,7 @@ def test_article_page_meta_for_search_engines_and_apps(site: Newsroom) -> None:
     assert ld["@type"] == "NewsArticle"
     assert ld["headline"] == 'Ministers agree budget & "tax" deal'
     assert ld["datePublished"] == "2024-03-05T08:15:00Z"
-    assert ld["mainEntityOfPage"] == url
+    assert ld["mainEntityOfPage"] == {"@type": "WebPage", "@id": url}
     assert [a["name"] for a in ld["author"]] == ["Ann Writer", "Bo Reporter"]
     assert ld["image"] == ["https://images.example.com/deal.jpg"]
 
