@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET ?= -q
 
-.PHONY: demo test check lint typecheck install system-packages services clean
+NODE_TOOLS ?= .node
+NODE_STAMP := $(NODE_TOOLS)/.installed-stamp
+
+.PHONY: demo test check lint typecheck install system-packages node-tools services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,16 +18,27 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser) and
-# docker-compose to validate the compose file offline.
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser),
+# docker-compose to validate the compose file offline, npm and Java for the page audits.
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-dejavu-core"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# npm's lighthouse and the Nu Html Checker (vnu-jar), in the project's .node/ folder, for
+# benchmarks.lighthouse and the page audit tests (they drive Debian's Chromium, and Java).
+$(NODE_STAMP):
+	npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error \
+		lighthouse@12.8.2 vnu-jar@26.9.27
+	touch $@
+
+node-tools: system-packages $(NODE_STAMP)
 
 # PostgreSQL, Redis and RabbitMQ for the integration tests (started if down, or a loud failure).
 services:
@@ -41,7 +55,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install system-packages services lint typecheck
+test: install system-packages node-tools services lint typecheck
 	$(BIN)/pytest -W error
 
 # The fast loop while you work (a few minutes at most): lint, types, the unit and CLI tests on
@@ -52,4 +66,4 @@ check: install lint typecheck
 		--deselect tests/unit/deploy/test_compose.py::test_docker_compose_validates_the_file_offline
 
 clean:
-	rm -rf public pressrun.db pressrun.db-wal pressrun.db-shm .pytest_cache .mypy_cache
+	rm -rf public pressrun.db pressrun.db-wal pressrun.db-shm .pytest_cache .mypy_cache $(NODE_TOOLS)

@@ -1,0 +1,105 @@
+"""The pages readers land on, audited as a search engine or a reviewer would: Lighthouse
+(npm's, driving Debian's Chromium) and the W3C's Nu Html Checker, on a demo newsroom
+published by the real CLI and served by the demo's own handler.
+
+Slow (a Lighthouse run is tens of seconds): each of the four pages (home, an article with a
+lead image, its section, an author page when the site has them) is audited once per module.
+The tools come from `make node-tools` (`make test` runs it); without them the tests fail with
+the command to run, never skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.lighthouse import (
+    CATEGORIES,
+    DemoSite,
+    demo_site,
+    html_errors,
+    lighthouse_report,
+    missing_tools,
+    scores,
+    shortfalls,
+)
+
+pytestmark = pytest.mark.browser
+
+MINIMUM_SCORE = 95
+
+
+@dataclass
+class Audited:
+    site: DemoSite
+    reports: dict[str, dict[str, Any]]  # path -> Lighthouse's report
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
+    missing = missing_tools()
+    if missing:
+        pytest.fail("; ".join(missing))
+    workdir = tmp_path_factory.mktemp("audits")
+    with demo_site(workdir) as site:
+        paths = site.default_paths()
+        reports = {path: lighthouse_report(site.base_url + path, workdir) for path in paths}
+        yield Audited(site, reports)
+
+
+def test_the_audited_pages_are_home_an_article_a_section_and_an_author(
+    audited: Audited,
+) -> None:
+    paths = list(audited.reports)
+    assert paths[0] == "/"
+    assert paths[1].count("/") == 6, paths  # /section/yyyy/mm/dd/slug/
+    assert paths[2] == "/" + paths[1].split("/")[1] + "/"
+    if (audited.site.root / "authors").is_dir():
+        assert paths[3].startswith("/authors/"), paths
+
+
+def test_lighthouse_scores_at_least_95_in_every_category(audited: Audited) -> None:
+    low = {
+        path: (scored, shortfalls(report))
+        for path, report in audited.reports.items()
+        if min((scored := scores(report)).values()) < MINIMUM_SCORE
+    }
+    assert low == {}
+    for report in audited.reports.values():
+        assert set(scores(report)) == set(CATEGORIES)
+
+
+def test_the_article_page_neither_shifts_nor_delays_its_lead_image(audited: Audited) -> None:
+    article = audited.reports[list(audited.reports)[1]]
+    audits = article["audits"]
+    assert audits["cumulative-layout-shift"]["numericValue"] < 0.01
+    assert audits["unsized-images"]["score"] == 1, audits["unsized-images"].get("details")
+    # Passed, or not applicable when the largest paint is text, not the image.
+    for name in ("lcp-lazy-loaded", "prioritize-lcp-image"):
+        assert audits[name]["score"] in (1, None), (name, audits[name])
+
+
+def test_the_w3c_checker_finds_no_error_in_the_audited_pages(audited: Audited) -> None:
+    files = [audited.site.stored(path) for path in audited.reports]
+    assert all(path.is_file() for path in files), files
+    assert html_errors(files) == []
+
+
+def test_the_w3c_checker_reports_what_is_wrong(tmp_path: Path) -> None:
+    """The check above could pass by reading nothing: a broken page gives errors."""
+    missing = missing_tools()
+    if missing:
+        pytest.fail("; ".join(missing))
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        "<!DOCTYPE html><html lang=en><head><title>x</title></head>"
+        "<body><p><div></p><img src=a.png></body></html>",
+        encoding="utf-8",
+    )
+    errors = html_errors([broken])
+    assert any("alt" in error for error in errors), errors
+    assert all(error.startswith("broken.html:") for error in errors), errors
