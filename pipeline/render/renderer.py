@@ -328,8 +328,9 @@ class Renderer:
             "authors": list(article.authors),
             "published_at": article.published_at,
             "updated_at": article.updated_at,
-            # updated_at moves only with the article's version, when an accepted change
-            # altered it (never on a re-render): later than its publication, it was updated.
+            # updated_at moves only with the article's version: when a change altered its
+            # content (or it was taken down and brought back), never on a re-render or an
+            # unchanged republish. Later than its publication: the page says "Updated".
             "modified": article.updated_at > article.published_at,
             "image": {
                 "url": article.image_url,
