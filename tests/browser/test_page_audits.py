@@ -6,6 +6,13 @@ Slow (a Lighthouse run is tens of seconds): each of the four pages (home, an art
 lead image, its section, an author page when the site has them) is audited once per module.
 The tools come from `make node-tools` (`make test` runs it); without them the tests fail with
 the command to run, never skip.
+
+Accessibility, best practices and SEO are scored from the page itself: at least 95 here.
+The performance score is a timing (the CPU time Lighthouse observes, slowed four times to
+simulate a phone: on this shared machine under load it went from 100 to 79 on the same
+bytes), so it is measured by `python -m benchmarks.lighthouse` on a quiet machine, and this
+test asserts instead what the score is made of that no machine's speed changes: no layout
+shift, no render-blocking request, a lead image sized, not lazy, fetched first.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ from benchmarks.lighthouse import (
 pytestmark = pytest.mark.browser
 
 MINIMUM_SCORE = 95
+SCORED_FROM_THE_PAGE = ("accessibility", "best-practices", "seo")
+# Performance audits that read the page and its requests, not the clock.
+LOAD_INDEPENDENT = ("render-blocking-resources", "unsized-images", "lcp-lazy-loaded")
 
 
 @dataclass
@@ -62,25 +72,48 @@ def test_the_audited_pages_are_home_an_article_a_section_and_an_author(
         assert paths[3].startswith("/authors/"), paths
 
 
-def test_lighthouse_scores_at_least_95_in_every_category(audited: Audited) -> None:
+def test_lighthouse_scores_at_least_95_for_accessibility_best_practices_and_seo(
+    audited: Audited,
+) -> None:
+    for report in audited.reports.values():
+        assert set(scores(report)) == set(CATEGORIES)
     low = {
         path: (scored, shortfalls(report))
         for path, report in audited.reports.items()
-        if min((scored := scores(report)).values()) < MINIMUM_SCORE
+        if min((scored := scores(report))[name] for name in SCORED_FROM_THE_PAGE) < MINIMUM_SCORE
     }
     assert low == {}
-    for report in audited.reports.values():
-        assert set(scores(report)) == set(CATEGORIES)
 
 
-def test_the_article_page_neither_shifts_nor_delays_its_lead_image(audited: Audited) -> None:
-    article = audited.reports[list(audited.reports)[1]]
-    audits = article["audits"]
-    assert audits["cumulative-layout-shift"]["numericValue"] < 0.01
-    assert audits["unsized-images"]["score"] == 1, audits["unsized-images"].get("details")
-    # Passed, or not applicable when the largest paint is text, not the image.
-    for name in ("lcp-lazy-loaded", "prioritize-lcp-image"):
-        assert audits[name]["score"] in (1, None), (name, audits[name])
+@pytest.mark.parametrize("audit", LOAD_INDEPENDENT)
+def test_no_page_fails_a_performance_audit_that_reads_the_page(
+    audited: Audited, audit: str
+) -> None:
+    failed = {
+        path: report["audits"][audit].get("details")
+        for path, report in audited.reports.items()
+        # 1: passed; None: not applicable (e.g. no image is the largest paint)
+        if report["audits"][audit]["score"] not in (1, None)
+    }
+    assert failed == {}
+
+
+def test_no_page_shifts_its_layout(audited: Audited) -> None:
+    shifts = {
+        path: report["audits"]["cumulative-layout-shift"]["numericValue"]
+        for path, report in audited.reports.items()
+    }
+    assert all(shift < 0.01 for shift in shifts.values()), shifts
+
+
+def test_the_article_lead_image_is_its_largest_paint_and_is_requested_first(
+    audited: Audited,
+) -> None:
+    article = audited.reports[list(audited.reports)[1]]["audits"]
+    element = article["largest-contentful-paint-element"]["details"]["items"][0]["items"][0]
+    assert "lead-image" in element["node"]["selector"], element["node"]
+    # Passed: the image is in the HTML, eager and with high priority (no lazy discovery).
+    assert article["lcp-lazy-loaded"]["score"] == 1
 
 
 def test_the_w3c_checker_finds_no_error_in_the_audited_pages(audited: Audited) -> None:
