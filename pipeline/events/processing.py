@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
@@ -58,19 +58,27 @@ class Outcome:
 
 
 def dispatch_event(services: Services, dispatcher: Dispatcher, event_id: int) -> Outcome:
-    """Send a committed event on. Call it only after the writing transaction has closed."""
-    _set_stage(services, event_id, EventStatus.DISPATCHED, from_stages=(EventStatus.ACCEPTED,))
+    """Send a committed event on. Call it only after the writing transaction has closed.
+
+    Sent first, its stage recorded after (with the outcome read in the same transaction):
+    no transaction of its own stands between the commit and the worker. The stage's time is
+    taken before the send, so it never follows the worker's start."""
+    sent_at = utcnow()
     try:
         dispatcher.dispatch(event_id)
     except Exception as error:
         log.warning("event %s not dispatched: %s", event_id, error)
-        _set_stage(services, event_id, EventStatus.ACCEPTED, from_stages=(EventStatus.DISPATCHED,))
         return Outcome(event_id, EventStatus.ACCEPTED, error=str(error))
-    return event_outcome(services, event_id)
+    return event_outcome(services, event_id, dispatched_at=sent_at)
 
 
-def event_outcome(services: Services, event_id: int) -> Outcome:
+def event_outcome(
+    services: Services, event_id: int, *, dispatched_at: datetime | None = None
+) -> Outcome:
+    """The event as it stands; with `dispatched_at`, recorded as sent then first."""
     with transaction(services.sessions) as session:
+        if dispatched_at is not None:
+            _record_dispatched(session, event_id, dispatched_at)
         event = session.get(Event, event_id)
         assert event is not None
         report = SyncReport.from_json(event.outputs) if event.outputs else None
@@ -497,20 +505,21 @@ def _record_event_outputs(
         log_event(event, EventStatus.RENDERED if lists else EventStatus.LIVE)
 
 
-def _set_stage(
-    services: Services,
-    event_id: int,
-    stage: EventStatus,
-    from_stages: tuple[EventStatus, ...] | None = None,
-) -> None:
-    values: dict[str, object] = {"status": stage}
-    if stage != EventStatus.ACCEPTED:
-        values[f"{stage.value}_at"] = utcnow()
-    statement = update(Event).where(Event.id == event_id).values(**values)
-    if from_stages is not None:
-        statement = statement.where(Event.status.in_(from_stages))
-    with transaction(services.sessions) as session:
-        session.execute(statement)
+def _record_dispatched(session: Session, event_id: int, sent_at: datetime) -> None:
+    """The event was sent at `sent_at`: dispatched, unless a worker has moved it on already
+    (it may have, the stage being recorded after the send); then only its time is kept, if
+    it has none (the embedded default runs the whole event inside the send)."""
+    waiting = Event.status.in_([EventStatus.ACCEPTED, EventStatus.DISPATCHED])
+    session.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(
+            status=case((Event.status == EventStatus.ACCEPTED, EventStatus.DISPATCHED),
+                        else_=Event.status),
+            dispatched_at=case((or_(waiting, Event.dispatched_at.is_(None)), sent_at),
+                               else_=Event.dispatched_at),
+        )
+    )  # fmt: skip
 
 
 def _record_failure(services: Services, event_id: int, error: Exception) -> None:
