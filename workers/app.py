@@ -4,6 +4,7 @@ the same task code runs in a worker fleet once PRESSRUN_BROKER_URL names a broke
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Callable
 from functools import cache, partial
@@ -12,11 +13,14 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
+from sqlalchemy import text
 
 from pipeline.config import Settings
 from pipeline.events.processing import dispatch_event
 from pipeline.services import Services, create_services
 from workers.tasks import register_tasks
+
+log = logging.getLogger("pressrun.workers")
 
 QUEUES = ("events", "lists", "rebuild")
 # A message a worker took but never acknowledged (it died) goes back to its queue after this
@@ -95,10 +99,28 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
     def warm_up(**_: Any) -> None:
         # Build the services (engine, templates) when a pool process starts, not on the
         # first publish it handles.
-        provider()
+        warm(provider())
 
     worker_process_init.connect(warm_up, weak=False)
     return app
+
+
+def warm(services: Services) -> None:
+    """What a pool process's first publish would otherwise pay for on its way to the page:
+    every template compiled, a database connection open in the pool, and one to the store
+    (a bucket's HEAD). Best effort: a store or database that is down now is the first
+    task's error to report, not the worker's start."""
+    for kind in services.kinds:
+        if kind.template:
+            services.renderer.env.get_template(kind.template)
+    try:
+        with services.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        check = getattr(services.storage, "check", None)
+        if check is not None:
+            check()
+    except Exception as error:
+        log.warning("worker warm-up incomplete: %s", error)
 
 
 def beat_schedule_file(settings: Settings) -> str:

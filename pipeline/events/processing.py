@@ -5,11 +5,12 @@ with the error."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
@@ -18,7 +19,15 @@ from pipeline.db import transaction
 from pipeline.events.models import UNFINISHED, Event, EventKind, EventStatus
 from pipeline.publish.build import SyncReport
 from pipeline.publish.rebuild import start_rebuild
-from pipeline.publish.refresh import mark_dirty_lists, part_of, unfinished_lists
+from pipeline.publish.refresh import (
+    ListWork,
+    claim_queued,
+    mark_dirty_lists,
+    part_of,
+    refresh_taken,
+    take_dirty_lists,
+    unfinished_lists,
+)
 from pipeline.render.renderer import key_of
 from pipeline.schema import utcnow
 from pipeline.services import Services
@@ -49,19 +58,27 @@ class Outcome:
 
 
 def dispatch_event(services: Services, dispatcher: Dispatcher, event_id: int) -> Outcome:
-    """Send a committed event on. Call it only after the writing transaction has closed."""
-    _set_stage(services, event_id, EventStatus.DISPATCHED, from_stages=(EventStatus.ACCEPTED,))
+    """Send a committed event on. Call it only after the writing transaction has closed.
+
+    Sent first, its stage recorded after (with the outcome read in the same transaction):
+    no transaction of its own stands between the commit and the worker. The stage's time is
+    taken before the send, so it never follows the worker's start."""
+    sent_at = utcnow()
     try:
         dispatcher.dispatch(event_id)
     except Exception as error:
         log.warning("event %s not dispatched: %s", event_id, error)
-        _set_stage(services, event_id, EventStatus.ACCEPTED, from_stages=(EventStatus.DISPATCHED,))
         return Outcome(event_id, EventStatus.ACCEPTED, error=str(error))
-    return event_outcome(services, event_id)
+    return event_outcome(services, event_id, dispatched_at=sent_at)
 
 
-def event_outcome(services: Services, event_id: int) -> Outcome:
+def event_outcome(
+    services: Services, event_id: int, *, dispatched_at: datetime | None = None
+) -> Outcome:
+    """The event as it stands; with `dispatched_at`, recorded as sent then first."""
     with transaction(services.sessions) as session:
+        if dispatched_at is not None:
+            _record_dispatched(session, event_id, dispatched_at)
         event = session.get(Event, event_id)
         assert event is not None
         report = SyncReport.from_json(event.outputs) if event.outputs else None
@@ -72,9 +89,11 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
     """Render and sync what one event changed. Safe to run any number of times.
 
     Pages (the article, rails that show it) are written by the event itself, the article
-    first; the lists it enters are refreshed by coalesced list tasks, after it. A change that
-    takes an article out of lists (unpublish, a move) refreshes them here, before its old
-    page is deleted, so no list ever links to a missing page.
+    first; the lists it enters are refreshed after them: here too when no refresh of them is
+    queued or running (one hop for the whole event on an idle fleet), otherwise by the
+    coalesced list task already on its way. A change that takes an article out of lists
+    (unpublish, a move) refreshes them with its pages, before its old page is deleted, so no
+    list ever links to a missing page.
 
     When publishes are waiting on the queue (a burst), the event takes up to
     `event_batch` of them along and they are processed together (`_process_batch`).
@@ -110,6 +129,9 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
         log_event(event, EventStatus.STARTED)
         leader = _Member(event_id, article_id, previous)
         members = _claim_batch(session, services.settings, event) if kind in BATCHED else []
+        if kind != EventKind.REBUILD:
+            # Read here, in the transaction that starts the event: its page is built next.
+            _read_articles(session, [leader, *members])
     if kind == EventKind.REBUILD:
         try:
             start_rebuild(services, dispatcher, event_id)
@@ -125,39 +147,81 @@ def process_event(services: Services, dispatcher: Dispatcher, event_id: int) -> 
 
 
 def _process_started(services: Services, dispatcher: Dispatcher, started: _Member) -> None:
-    """One started event, alone: its own page, then the other pages, then its lists."""
+    """One started event, alone: its own page, then the other pages, then its lists.
+
+    The page goes live first, as the database stands: with its stored rail (an update), or
+    with none yet (a new article). Indexing, the article's own neighbour query and the
+    reverse update follow it, and the page is written again only if its rail moved."""
     event_id, article_id, previous = started.event_id, started.article_id, started.previous
-    try:
+    if started.live is None:
         with transaction(services.sessions) as session:
-            article = _locked_article(session, event_id, article_id)
-            spread = services.related.apply_own(session, article)
-            first = key_of(article)
-            live = article.is_live
-            inline = not live or (previous is not None and previous["key"] != first)
-        own_page = {OutputSpec(Kind.ARTICLE, first)} if live else set()
-        # The article's own page goes live first, as soon as its own rail is known: the
-        # reverse update and the other pages (often most of the work) follow it.
+            _read_articles(session, [started])
+    try:
+        own_page = {OutputSpec(Kind.ARTICLE, started.first)} if started.live else set()
         report = SyncReport()
         if own_page:
-            report = services.publisher.build(services.sessions, own_page, event_id=event_id)
-            _set_stage_time(services, [event_id], "page_live_at")
+            report = services.publisher.build(
+                services.sessions,
+                own_page,
+                event_id=event_id,
+                on_record=_stamp([event_id], "page_live_at"),
+            )
         with transaction(services.sessions) as session:
             article = _locked_article(session, event_id, article_id)
-            changed = services.related.spread_change(session, article.id, spread)
+            changed = services.related.apply_change(session, article)
             specs = plan_change(
                 session, services.settings, article, previous, changed, services.kinds
             )
+            first = key_of(article)
+            inline = not article.is_live or (previous is not None and previous["key"] != first)
+            if first == started.first and article.id not in changed:
+                # Its page, as written above, already shows its rail.
+                specs -= own_page
         lists = {} if inline else _group_lists(services.kinds, specs)
-        pages = specs - own_page - {spec for group in lists.values() for spec in group}
-        report.add(
-            services.publisher.build(services.sessions, pages, event_id=event_id, first_key=first)
+        pages = specs - {spec for group in lists.values() for spec in group}
+        rest = services.publisher.build(
+            services.sessions, pages, event_id=event_id, first_key=first
         )
-        queue = _hand_over_lists(services, event_id, lists, report)
+        report = _with_own_page(report, rest, own_page, pages)
+        taken = _hand_over_lists(services, event_id, lists, report)
     except Exception as error:
         _record_failure(services, event_id, error)
         raise
-    if queue:
-        dispatcher.dispatch_lists(queue)
+    refresh_taken(services, dispatcher, taken)
+
+
+def _read_articles(session: Session, members: list[_Member]) -> None:
+    """Each member's article as it stands: its page's key and whether it is live."""
+    ids = [member.article_id for member in members if member.article_id is not None]
+    found = {
+        article.id: article
+        for article in session.scalars(select(Article).where(Article.id.in_(ids)))
+    }
+    for member in members:
+        article = found.get(member.article_id) if member.article_id is not None else None
+        member.live = article is not None and article.is_live
+        member.first = key_of(article) if article is not None else ""
+
+
+def _with_own_page(
+    own: SyncReport, rest: SyncReport, own_page: set[OutputSpec], rest_specs: set[OutputSpec]
+) -> SyncReport:
+    """The event's report from its own page's build and the rest's, the page counted once
+    when the rest built it again (its rail moved)."""
+    combined = SyncReport(list(own.written), list(own.deleted), own.unchanged)
+    again = own_page & rest_specs
+    for key in [*rest.written, *rest.deleted]:
+        if key not in combined.written and key not in combined.deleted:
+            (combined.written if key in rest.written else combined.deleted).append(key)
+    combined.unchanged += rest.unchanged
+    for spec in again:
+        done = spec.key in combined.written or spec.key in combined.deleted
+        # Unchanged in both builds, or unchanged in one and written in the other.
+        counted = int(spec.key not in own.written) + int(
+            spec.key not in rest.written and spec.key not in rest.deleted
+        )
+        combined.unchanged -= counted if done else counted - 1
+    return combined
 
 
 # -- bursts: events processed together ------------------------------------------------------
@@ -176,6 +240,8 @@ class _Member:
     previous: dict[str, Any] | None
     spread: Any = None
     first: str = ""
+    # Whether the article was live when the event started (None: not read yet).
+    live: bool | None = None
     specs: set[OutputSpec] = field(default_factory=set)
     lists: dict[str, set[OutputSpec]] = field(default_factory=dict)
 
@@ -241,37 +307,47 @@ def _process_batch(
     poison article fails by itself) and the leader goes on alone."""
     together = [leader, *members]
     try:
-        alone, queue = _run_batch(services, together)
+        alone, taken = _run_batch(services, together)
     except Exception as error:
         log.warning("batch of event %s failed, its events go on alone: %s", leader.event_id, error)
         _release(services, dispatcher, members)
+        leader.live = None  # read again: the batch may have left it anywhere
         _process_started(services, dispatcher, leader)
         return
-    if queue:
-        dispatcher.dispatch_lists(queue)
+    refresh_taken(services, dispatcher, taken)
     for member in alone:
+        member.live = None
         _process_started(services, dispatcher, member)
 
 
-def _run_batch(services: Services, together: list[_Member]) -> tuple[list[_Member], list[str]]:
-    """Returns the events left to go alone and the lists to queue."""
+def _run_batch(
+    services: Services, together: list[_Member]
+) -> tuple[list[_Member], dict[str, ListWork]]:
+    """Returns the events left to go alone and the lists claimed to refresh now."""
+    leader_id = together[0].event_id
+    # Every live, unmoved article's page first, as the database stands (see
+    # `_process_started`); their rails come next.
+    ready = [member for member in together if member.live and not _moves(member)]
+    own_report = SyncReport()
+    if ready:
+        own_report = services.publisher.build(
+            services.sessions,
+            {OutputSpec(Kind.ARTICLE, member.first) for member in ready},
+            event_id=leader_id,
+            on_record=_stamp([member.event_id for member in ready], "page_live_at"),
+        )
     work, alone = [], []
     for member in together:
         with transaction(services.sessions) as session:
             article = _locked_article(session, member.event_id, member.article_id)
-            member.first = key_of(article)
-            previous = member.previous
-            if not article.is_live or (previous is not None and previous["key"] != member.first):
+            first = key_of(article)
+            if member not in ready or first != member.first or not article.is_live:
                 alone.append(member)
                 continue
             member.spread = services.related.apply_own(session, article)
         work.append(member)
     if not work:
-        return alone, []
-    leader_id = together[0].event_id
-    own_pages = {OutputSpec(Kind.ARTICLE, member.first) for member in work}
-    own_report = services.publisher.build(services.sessions, own_pages, event_id=leader_id)
-    _set_stage_time(services, [member.event_id for member in work], "page_live_at")
+        return alone, {}
     # Every member's reverse update in one transaction: the pages they move are known only
     # to this call, so a failure halfway must leave no member's moved rails committed with
     # their pages unwritten (a member that goes alone after it finds its rails as it left
@@ -290,22 +366,33 @@ def _run_batch(services: Services, together: list[_Member]) -> tuple[list[_Membe
             member.specs = plan_change(
                 session, services.settings, article, member.previous, changed, services.kinds
             )
+            if article.id not in changed:
+                # Its page, as written above, already shows its rail.
+                member.specs -= {OutputSpec(Kind.ARTICLE, member.first)}
     for member in work:
-        specs = member.specs
-        member.lists = _group_lists(services.kinds, specs)
-        own_page = OutputSpec(Kind.ARTICLE, member.first)
-        listed = {spec for group in member.lists.values() for spec in group}
-        # Another member's own page stays: it was written before this one's reverse update.
-        member.specs = specs - listed - {own_page}
+        member.lists = _group_lists(services.kinds, member.specs)
+        member.specs -= {spec for group in member.lists.values() for spec in group}
     pages = set().union(*(member.specs for member in work))
     pages_report = services.publisher.build(services.sessions, pages, event_id=leader_id)
     queue: set[str] = set()
     with transaction(services.sessions) as session:
         for member in work:
-            report = part_of(own_report, {OutputSpec(Kind.ARTICLE, member.first)})
-            report.add(part_of(pages_report, member.specs))
+            own_page = {OutputSpec(Kind.ARTICLE, member.first)}
+            report = _with_own_page(
+                part_of(own_report, own_page),
+                part_of(pages_report, member.specs),
+                own_page,
+                member.specs,
+            )
             queue.update(_record_hand_over(session, member.event_id, member.lists, report))
-    return alone, sorted(queue)
+        # Claimed once every member has marked its lists: one refresh covers them all.
+        taken = claim_queued(session, sorted(queue))
+    return alone, taken
+
+
+def _moves(member: _Member) -> bool:
+    """The change moves the article's page (its old key is deleted after the lists)."""
+    return member.previous is not None and member.previous["key"] != member.first
 
 
 def _release(services: Services, dispatcher: Dispatcher, members: list[_Member]) -> None:
@@ -335,9 +422,13 @@ def _locked_article(session: Session, event_id: int, article_id: int | None) -> 
     return article
 
 
-def _set_stage_time(services: Services, event_ids: list[int], column: str) -> None:
-    with transaction(services.sessions) as session:
+def _stamp(event_ids: list[int], column: str) -> Callable[[Session], None]:
+    """A stage time recorded in a transaction that runs anyway (a build's manifest)."""
+
+    def stamp(session: Session) -> None:
         session.execute(update(Event).where(Event.id.in_(event_ids)).values({column: utcnow()}))
+
+    return stamp
 
 
 def log_event(event: Event, stage: str) -> None:
@@ -375,16 +466,28 @@ def _group_lists(kinds: Kinds, specs: set[OutputSpec]) -> dict[str, set[OutputSp
 
 def _hand_over_lists(
     services: Services, event_id: int, lists: dict[str, set[OutputSpec]], report: SyncReport
-) -> list[str]:
-    """Record the event's own outputs and the lists it waits for; returns lists to queue."""
+) -> dict[str, ListWork]:
+    """Record the event's own outputs and the lists it waits for; returns the lists it
+    claimed to refresh itself (those no refresh was queued or running for)."""
     with transaction(services.sessions) as session:
-        return _record_hand_over(session, event_id, lists, report)
+        # The list rows locked before the event's, as a refresh marking events live does.
+        taken = take_dirty_lists(session, lists, event_id)
+        _record_event_outputs(session, event_id, lists, report)
+        return taken
 
 
 def _record_hand_over(
     session: Session, event_id: int, lists: dict[str, set[OutputSpec]], report: SyncReport
 ) -> list[str]:
+    """`_hand_over_lists` in a batch's transaction: returns the lists it queued."""
     queue = mark_dirty_lists(session, lists, event_id)
+    _record_event_outputs(session, event_id, lists, report)
+    return queue
+
+
+def _record_event_outputs(
+    session: Session, event_id: int, lists: dict[str, set[OutputSpec]], report: SyncReport
+) -> None:
     values: dict[str, object] = {
         "rendered_at": utcnow(),
         "outputs": report.as_json(),
@@ -400,23 +503,23 @@ def _record_hand_over(
     event = session.get(Event, event_id, populate_existing=True)
     if event is not None:
         log_event(event, EventStatus.RENDERED if lists else EventStatus.LIVE)
-    return queue
 
 
-def _set_stage(
-    services: Services,
-    event_id: int,
-    stage: EventStatus,
-    from_stages: tuple[EventStatus, ...] | None = None,
-) -> None:
-    values: dict[str, object] = {"status": stage}
-    if stage != EventStatus.ACCEPTED:
-        values[f"{stage.value}_at"] = utcnow()
-    statement = update(Event).where(Event.id == event_id).values(**values)
-    if from_stages is not None:
-        statement = statement.where(Event.status.in_(from_stages))
-    with transaction(services.sessions) as session:
-        session.execute(statement)
+def _record_dispatched(session: Session, event_id: int, sent_at: datetime) -> None:
+    """The event was sent at `sent_at`: dispatched, unless a worker has moved it on already
+    (it may have, the stage being recorded after the send); then only its time is kept, if
+    it has none (the embedded default runs the whole event inside the send)."""
+    waiting = Event.status.in_([EventStatus.ACCEPTED, EventStatus.DISPATCHED])
+    session.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(
+            status=case((Event.status == EventStatus.ACCEPTED, EventStatus.DISPATCHED),
+                        else_=Event.status),
+            dispatched_at=case((or_(waiting, Event.dispatched_at.is_(None)), sent_at),
+                               else_=Event.dispatched_at),
+        )
+    )  # fmt: skip
 
 
 def _record_failure(services: Services, event_id: int, error: Exception) -> None:

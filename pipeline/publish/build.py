@@ -211,9 +211,12 @@ class Publisher:
         event_id: int | None = None,
         first_key: str | None = None,
         force: bool = False,
+        on_record: Callable[[Session], None] | None = None,
     ) -> SyncReport:
         """Render `specs` and sync what changed; `first_key` (the event's own article) is
-        written before any other page, which may link to it."""
+        written before any other page, which may link to it. `on_record` runs in the
+        manifest's transaction, once every write has landed (a stage stamp rides along
+        there rather than in a transaction of its own)."""
         uploads = Uploads(
             self.storage,
             lambda rendered: self._stored(rendered, event_id),
@@ -239,7 +242,9 @@ class Publisher:
                     len(step.rendered.body) for step in steps if step.rendered is not None
                 ),
             }
-            report, version = self._sync(factory, steps, event_id, counts, uploaded=True)
+            report, version = self._sync(
+                factory, steps, event_id, counts, uploaded=True, on_record=on_record
+            )
             if version is None or any(step.seen != version for step in steps):
                 self._settle(factory, steps, event_id, report)
         report.unchanged = unchanged
@@ -360,6 +365,7 @@ class Publisher:
         counts: dict[str, int] | None,
         *,
         uploaded: bool = False,
+        on_record: Callable[[Session], None] | None = None,
     ) -> tuple[SyncReport, int | None]:
         """`sync`, and the content version read after the upload, in the manifest's
         transaction: when it has not moved since the render, no re-check is needed. With
@@ -377,6 +383,8 @@ class Publisher:
                 # Recorded with the manifest: a purge that fails after the commit is retried
                 # until done, where a retry of this build would find nothing left to purge.
                 tickets = purges.request(session, [url_path(step.spec.key) for step in steps])
+            if on_record is not None:
+                on_record(session)
             # Last: the counter rows are the fleet's hottest locks, held only for the commit.
             counters.add(session, totals)
         if self.purger is not None:

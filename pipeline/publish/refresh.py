@@ -84,8 +84,28 @@ def mark_dirty_lists(
 ) -> list[str]:
     """Record each list's outputs to refresh; returns the lists the caller must queue a
     refresh for (after commit): those that had none queued or running."""
-    queue = []
-    for list_key, row in _locked_rows(session, dirty).items():
+    return _mark(_locked_rows(session, dirty), dirty, event_id)
+
+
+def take_dirty_lists(
+    session: Session, dirty: dict[str, set[OutputSpec]], event_id: int | None
+) -> dict[str, ListWork]:
+    """`mark_dirty_lists` for a caller that refreshes idle lists itself (`refresh_taken`,
+    after commit) instead of queueing a task: a list with no refresh queued or running is
+    claimed here, as a refresh task's `_take` would claim it (left running, so changes
+    arriving meanwhile set `rerun`, and the relay re-sends it if this process dies); one
+    with a refresh queued or running is coalesced into it, as always."""
+    rows = _locked_rows(session, dirty)
+    idle = _mark(rows, dirty, event_id)
+    return {list_key: _claim(rows[list_key]) for list_key in idle}
+
+
+def _mark(
+    rows: dict[str, ListRefresh], dirty: dict[str, set[OutputSpec]], event_id: int | None
+) -> list[str]:
+    """Mark the (locked) rows dirty; returns those that were idle, now queued."""
+    idle = []
+    for list_key, row in rows.items():
         row.specs = encode(decode(row.specs) | dirty[list_key])
         if event_id is not None:
             row.waiting_events = sorted({*row.waiting_events, event_id})
@@ -94,10 +114,10 @@ def mark_dirty_lists(
             # re-sends a refresh queued or running for too long. Stamping it on every publish
             # would hide a refresh whose worker died for as long as publishes keep coming.
             row.state, row.updated_at = RefreshState.QUEUED, utcnow()
-            queue.append(list_key)
+            idle.append(list_key)
         elif row.state == RefreshState.RUNNING:
             row.rerun = True
-    return queue
+    return idle
 
 
 def refresh_lists(
@@ -123,6 +143,38 @@ def refresh_lists(
         for list_key, work in taken.items():
             _give_back(services, list_key, work, error)
         raise
+    _finish(services, dispatcher, taken, report)
+    return report
+
+
+def refresh_taken(
+    services: Services, dispatcher: ListDispatcher, taken: dict[str, ListWork]
+) -> SyncReport | None:
+    """Refresh lists claimed by `take_dirty_lists`, here and now (the event's own task, no
+    hop). A failure puts them back, queued as a refresh task (which counts its failures and
+    retries as usual); None then."""
+    if not taken:
+        return None
+    specs = set().union(*(work.specs for work in taken.values()))
+    try:
+        report = services.publisher.build(services.sessions, specs)
+    except Exception as error:
+        log.warning("refresh of lists %s failed, queued instead: %s", sorted(taken), error)
+        _put_back(services, taken)
+        dispatcher.dispatch_lists(sorted(taken))
+        return None
+    _finish(services, dispatcher, taken, report)
+    return report
+
+
+def _finish(
+    services: Services,
+    dispatcher: ListDispatcher,
+    taken: dict[str, ListWork],
+    report: SyncReport,
+) -> None:
+    """A refresh done: its rows idle again (queued again when changes came meanwhile), and
+    the events it covered marked."""
     again = []
     with transaction(services.sessions) as session:
         for list_key, row in _locked_rows(session, taken).items():
@@ -135,38 +187,47 @@ def refresh_lists(
         mark_covered(session, events, covered)
     if again:
         dispatcher.dispatch_lists(again)
-    return report
 
 
 @dataclass(frozen=True)
-class _Work:
+class ListWork:
+    """A claimed refresh: the outputs to render and the events waiting on them."""
+
     specs: set[OutputSpec]
     events: list[int]
 
 
-def _take(services: Services, list_keys: Sequence[str]) -> dict[str, _Work]:
-    """Claim the lists among `list_keys` that have a refresh queued: their dirty outputs and
-    waiting events, the rows left running."""
-    taken = {}
+def _take(services: Services, list_keys: Sequence[str]) -> dict[str, ListWork]:
     with transaction(services.sessions) as session:
-        for list_key, row in _locked_rows(session, list_keys).items():
-            if row.state != RefreshState.QUEUED:
-                continue
-            taken[list_key] = _Work(decode(row.specs), list(row.waiting_events))
-            row.specs, row.waiting_events = [], []
-            row.state, row.rerun, row.updated_at = RefreshState.RUNNING, False, utcnow()
-            row.refreshes += 1
-    return taken
+        return claim_queued(session, list_keys)
 
 
-def _put_back(services: Services, taken: dict[str, _Work]) -> None:
+def claim_queued(session: Session, list_keys: Sequence[str]) -> dict[str, ListWork]:
+    """Claim the lists among `list_keys` that have a refresh queued: their dirty outputs and
+    waiting events, the rows left running (for `refresh_taken`, after commit)."""
+    rows = _locked_rows(session, list_keys)
+    return {
+        list_key: _claim(row) for list_key, row in rows.items() if row.state == RefreshState.QUEUED
+    }
+
+
+def _claim(row: ListRefresh) -> ListWork:
+    """A queued (locked) row's work, taken: the row left running."""
+    work = ListWork(decode(row.specs), list(row.waiting_events))
+    row.specs, row.waiting_events = [], []
+    row.state, row.rerun, row.updated_at = RefreshState.RUNNING, False, utcnow()
+    row.refreshes += 1
+    return work
+
+
+def _put_back(services: Services, taken: dict[str, ListWork]) -> None:
     with transaction(services.sessions) as session:
         for list_key, row in _locked_rows(session, taken).items():
             row.waiting_events = _merge_back(row, taken[list_key])
             row.state, row.rerun, row.updated_at = RefreshState.QUEUED, False, utcnow()
 
 
-def _merge_back(row: ListRefresh, work: _Work) -> list[int]:
+def _merge_back(row: ListRefresh, work: ListWork) -> list[int]:
     """Claimed work returned to its (locked) row: its outputs are dirty again, beside any a
     publish marked meanwhile. Returns the events waiting on the row, old and new."""
     row.specs = encode(decode(row.specs) | work.specs)
@@ -182,7 +243,7 @@ def part_of(report: SyncReport, specs: set[OutputSpec]) -> SyncReport:
     return SyncReport(written, deleted, max(0, len(keys) - len(written) - len(deleted)))
 
 
-def _give_back(services: Services, list_key: str, work: _Work, error: Exception) -> None:
+def _give_back(services: Services, list_key: str, work: ListWork, error: Exception) -> None:
     """A failed refresh puts its work back, queued for the retry or the relay. One that no
     retry can cure (or that failed `max_attempts` times in a row) fails the events waiting on
     it, with its error, so they show up as failed instead of waiting for ever; the outputs

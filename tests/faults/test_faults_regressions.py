@@ -72,12 +72,23 @@ def test_a_rendered_event_sent_again_is_not_counted_out(newsroom: Newsroom) -> N
 
 def _rendered_and_waiting(services: Services, slug: str) -> tuple[int, Held]:
     """A published article's event with its pages out, waiting for its lists' refreshes
-    (which the returned recorder holds, unsent)."""
+    (which the returned recorder holds, unsent): the refresh its own task tried first failed
+    (a store hiccup), which queues them as a refresh task."""
     data, _ = parse_article(article_data(slug=slug))
     with transaction(services.sessions) as session:
         change = articles.publish(session, data, actor="test")
     queue = Held()
-    assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+    build_outputs = services.publisher.build
+
+    def lists_fail(factory: Any, specs: Any, **options: Any) -> Any:
+        if options.get("event_id") is None:  # a list refresh: the event's builds name it
+            raise TransientStorageError("503 from the store")
+        return build_outputs(factory, specs, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services.publisher, "build", lists_fail)
+        assert process_event(services, queue, change.event_id).status == EventStatus.RENDERED
+    assert [kind for kind, _ in queue.sent] == ["lists"]
     return change.event_id, queue
 
 

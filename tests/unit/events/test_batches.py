@@ -16,8 +16,9 @@ from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
 from pipeline.events.models import Event, EventStatus
 from pipeline.events.processing import dispatch_event, process_event
-from pipeline.publish.refresh import refresh_lists
+from pipeline.publish.refresh import mark_dirty_lists, refresh_lists
 from pipeline.services import Services, create_services
+from pipeline.site.outputs import Kind, OutputSpec
 from tests.conftest import article_data
 from tests.dispatchers import Held
 from tests.faults.harness import compare, expected_site
@@ -85,15 +86,39 @@ def test_a_burst_is_processed_by_its_first_started_event(services: Services) -> 
 
     process_event(services, held, newest)
 
-    # Every publish of the burst has its pages written, and its lists queued as one task.
-    assert set(statuses(services, event_ids).values()) == {EventStatus.RENDERED}
-    assert [kind for kind, _ in held.sent].count("lists") == 1
+    # Every publish of the burst has its pages written and, no refresh of its lists being
+    # queued, its lists too, in the same task: no list task is sent.
+    assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
+    assert [kind for kind, _ in held.sent].count("lists") == 0
     with transaction(services.sessions) as session:
         marks = session.scalars(select(Event.options).where(Event.id.in_(event_ids[:-1])))
         assert list(marks) == [{"batch": newest}] * 5
-    # The others' own messages find nothing left to do; one list refresh makes all live.
+    # The others' own messages find nothing left to do.
+    assert drain(services, held) == (5, 0)
+    assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
+    assert_site_is_fresh(services)
+
+
+def test_a_burst_coalesces_into_a_refresh_already_queued(services: Services) -> None:
+    held = Held()
+    event_ids = queued_publishes(services, held, 4)
+    newest = event_ids[-1]
+    held.sent.remove(("event", newest))
+    with transaction(services.sessions) as session:
+        queued = mark_dirty_lists(session, {"latest": {OutputSpec(Kind.HOME)}}, None)
+    assert queued == ["latest"]
+
+    process_event(services, held, newest)
+
+    # "latest" had a refresh queued: the burst's events wait for it; its other lists were
+    # refreshed in the task.
+    assert set(statuses(services, event_ids).values()) == {EventStatus.RENDERED}
+    with transaction(services.sessions) as session:
+        pending = session.scalars(select(Event.pending_lists).where(Event.id.in_(event_ids)))
+        assert {tuple(lists) for lists in pending} == {("latest",)}
+    held.sent.append(("lists", ["latest"]))
     held.sent.sort(key=lambda sent: sent[0] == "lists", reverse=True)
-    assert drain(services, held) == (5, 1)
+    assert drain(services, held) == (3, 1)
     assert set(statuses(services, event_ids).values()) == {EventStatus.LIVE}
     assert_site_is_fresh(services)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
-from workers.app import beat_schedule_file, create_app
+from pipeline.services import Services
+from workers.app import beat_schedule_file, create_app, warm
 
 
 def test_each_site_keeps_its_own_beat_schedule() -> None:
@@ -12,3 +13,11 @@ def test_each_site_keeps_its_own_beat_schedule() -> None:
     assert beat_schedule_file(one) != beat_schedule_file(other)
     assert beat_schedule_file(one) == beat_schedule_file(Settings(**vars(one)))
     assert create_app(one).conf.beat_schedule_filename == beat_schedule_file(one)
+
+
+def test_a_pool_process_warms_its_templates_and_a_connection(services: Services) -> None:
+    services.engine.dispose()  # no connection open yet
+    warm(services)
+    compiled = {name for _, name in services.renderer.env.cache.keys()}
+    assert {kind.template for kind in services.kinds if kind.template} <= compiled
+    assert services.engine.pool.checkedin() == 1
