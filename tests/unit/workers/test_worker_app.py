@@ -12,3 +12,11 @@ def test_each_site_keeps_its_own_beat_schedule() -> None:
     assert beat_schedule_file(one) != beat_schedule_file(other)
     assert beat_schedule_file(one) == beat_schedule_file(Settings(**vars(one)))
     assert create_app(one).conf.beat_schedule_filename == beat_schedule_file(one)
+
+
+def test_the_beat_ages_the_news_sitemap() -> None:
+    app = create_app(Settings())
+    entry = app.conf.beat_schedule["age_news"]
+    assert entry["task"] == "pressrun.age_news"
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] <= 300  # an article leaves the news sitemap minutes late at most
