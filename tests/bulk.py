@@ -81,7 +81,7 @@ def assert_bulk_equals_one_by_one(
         if expect_bulk_pages:
             assert session.info[LIST_PAGES]
             tops = {ref.kind for ref in session.info[LIST_TOPS]}
-            assert tops == {"latest", "section", "tag", "author"}
+            assert tops == {"section", "tag", "author"}
         bulk = [renderer.render(session, spec) for spec in specs]
     assert sum(page is not None and page.kind == Kind.SECTION_PAGE for page in bulk) > 6
     assert sum(page is not None and page.kind == Kind.AUTHOR_PAGE for page in bulk) > 6

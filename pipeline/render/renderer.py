@@ -44,8 +44,12 @@ LIST_PAGES = "list_pages"
 MONTH_ENTRIES = "month_entries"
 TEASERS = "teasers"
 PREFETCH_CHUNK = 500
-# The kinds of list whose tops and pages `prefetch` reads in bulk.
+# The kinds of list whose pages, and whose tops, `prefetch` reads in bulk. The latest
+# list's top is one short query of its own (`_newest`), shared by the home page, the feed,
+# the fragment and the JSON API; ranking the whole archive for it would cost more.
 PAGED_LISTS = ("section", "tag", "author", "latest")
+LISTS_WITH_TOPS = ("section", "tag", "author")
+NEWS_ENTRIES = "news_entries"
 # How long an article stays in the Google News sitemap, and how many it lists at most.
 NEWS_WINDOW = timedelta(hours=48)
 NEWS_LIMIT = 1000
@@ -181,7 +185,9 @@ class Renderer:
             row = self.kinds[spec.kind]
             if row.lists == "month" and row.each == Each.LIST:
                 months.add(spec.subject)
-            elif row.lists in PAGED_LISTS and row.each in (Each.LIST, Each.PAGE):
+            elif (row.lists in PAGED_LISTS and row.each == Each.PAGE) or (
+                row.lists in LISTS_WITH_TOPS and row.each == Each.LIST
+            ):
                 pages = shown.setdefault(row.lists, {}).setdefault(spec.subject, set())
                 pages.add(spec.page if row.each == Each.PAGE else 0)
         if months:
@@ -562,8 +568,12 @@ class Renderer:
         return rendered
 
     def news_entries(self, session: Session) -> list[lists.NewsEntry]:
-        now = self.clock()
-        return lists.news(session, now - NEWS_WINDOW, now, NEWS_LIMIT)
+        """The news sitemap's articles, read once per render transaction (the sitemap index
+        asks too: it lists the news sitemap only while it has some)."""
+        if NEWS_ENTRIES not in session.info:
+            now = self.clock()
+            session.info[NEWS_ENTRIES] = lists.news(session, now - NEWS_WINDOW, now, NEWS_LIMIT)
+        return list(session.info[NEWS_ENTRIES])
 
     def sitemap_index(self, session: Session, spec: OutputSpec) -> Rendered | None:
         months = lists.months(session)
