@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -401,12 +400,7 @@ def related(app: App, slug: str, explain: bool) -> None:
 def demo(app: App, count: int, serve: bool, port: int) -> None:
     """Publish a generated sample newsroom through the event path, and optionally serve it."""
     from pipeline.cli.demo import publish_demo, serve_site
-    from pipeline.cli.demo_content import SECTIONS
 
-    if not app.settings.nav_sections:
-        # The demo's own sections in the navigation bar, unless PRESSRUN_NAV_SECTIONS says
-        # otherwise (set it for the commands run on this site afterwards).
-        app.settings = dataclasses.replace(app.settings, nav_sections=",".join(SECTIONS))
     summary = publish_demo(app.services, count)
     click.echo(
         f"demo: {summary.articles} articles, {summary.written} objects written, "
