@@ -40,6 +40,10 @@ def import_varied_archive(services: Services, size: int = 31) -> None:
                 slug=f"varied-{number}",
                 section=SECTIONS[number % 3],
                 tags=[TAGS[number % 4], TAGS[(number * 3 + 1) % 4]][: 1 + number % 2],
+                # Authors' lists overlap as tags do: some bylines name two.
+                authors=[f"Writer {number % 3}", f"Writer {(number + 1) % 3}"][
+                    : 1 + (number % 4 == 0)
+                ],
                 published_at=(start + timedelta(days=number // 2 * 3)).isoformat(),
             )
         )[0]
@@ -76,7 +80,9 @@ def assert_bulk_equals_one_by_one(
         assert session.info[MONTH_ENTRIES]
         if expect_bulk_pages:
             assert session.info[LIST_PAGES]
-            assert {ref.kind for ref in session.info[LIST_TOPS]} == {"section", "tag"}
+            tops = {ref.kind for ref in session.info[LIST_TOPS]}
+            assert tops == {"section", "tag", "author"}
         bulk = [renderer.render(session, spec) for spec in specs]
     assert sum(page is not None and page.kind == Kind.SECTION_PAGE for page in bulk) > 6
+    assert sum(page is not None and page.kind == Kind.AUTHOR_PAGE for page in bulk) > 6
     assert shown(bulk) == shown(one_by_one)

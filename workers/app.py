@@ -35,6 +35,8 @@ DUE_EVERY_SECONDS = 2.0
 # Publishes append document-count deltas that every count read sums: folded often enough
 # that a term has few of them.
 FOLD_EVERY_SECONDS = 10.0
+# How late an article may leave the news sitemap after its 48 hours (two cheap reads a run).
+AGE_NEWS_EVERY_SECONDS = 60.0
 
 
 def queue_names(settings: Settings) -> dict[str, str]:
@@ -89,6 +91,7 @@ def create_app(settings: Settings, services: Callable[[], Services] | None = Non
             "prune": {"task": "pressrun.prune", "schedule": 86400.0},
             "due": {"task": "pressrun.run_due", "schedule": DUE_EVERY_SECONDS},
             "fold_counts": {"task": "pressrun.fold_counts", "schedule": FOLD_EVERY_SECONDS},
+            "age_news": {"task": "pressrun.age_news", "schedule": AGE_NEWS_EVERY_SECONDS},
         },
         beat_schedule_filename=beat_schedule_file(settings),
     )

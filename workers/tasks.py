@@ -13,6 +13,7 @@ from pipeline.db import transaction
 from pipeline.events.processing import Dispatcher, process_event
 from pipeline.events.relay import relay
 from pipeline.events.retention import prune_events
+from pipeline.publish.news import refresh_aged_news
 from pipeline.publish.rebuild import run_chunk
 from pipeline.publish.reconcile import reconcile, record_run
 from pipeline.publish.refresh import refresh_lists
@@ -95,6 +96,11 @@ def register_tasks(
         carried_out = len(run_due(services()).outcomes)
         purge_expired(services(), utcnow())
         return carried_out
+
+    @app.task(name="pressrun.age_news", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
+    def age_news_task() -> bool:
+        """Take the articles older than 48 hours out of the news sitemap."""
+        return refresh_aged_news(services(), dispatcher())
 
     @app.task(name="pressrun.fold_counts", shared=False, ignore_result=True)  # type: ignore[untyped-decorator]
     def fold_counts_task() -> bool:

@@ -13,8 +13,22 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.content.inputs import ArticleInput, InvalidInput
-from pipeline.content.models import Article, ArticleStatus, ArticleTag, Redirect, Section, Tag
-from pipeline.content.sanitize import clean_html, derive_slug, teaser_text, text_to_html
+from pipeline.content.models import (
+    Article,
+    ArticleAuthor,
+    ArticleStatus,
+    ArticleTag,
+    Redirect,
+    Section,
+    Tag,
+)
+from pipeline.content.sanitize import (
+    author_slugs,
+    clean_html,
+    derive_slug,
+    teaser_text,
+    text_to_html,
+)
 from pipeline.content.upsert import copy_rows, ensure_slugs, is_postgresql
 from pipeline.events.models import Event, EventKind
 from pipeline.schema import utcnow
@@ -107,6 +121,16 @@ def _insert_new(session: Session, records: list[ArticleInput], now: datetime) ->
             (article_id, tags[slug], position)
             for article_id, record in zip(ids, records, strict=True)
             for position, slug in enumerate(dict.fromkeys(record.tags))
+        ),
+    )
+    copy_rows(
+        session,
+        ArticleAuthor.__table__,  # type: ignore[arg-type]
+        ("article_id", "position", "author_slug"),
+        (
+            (article_id, position, slug)
+            for article_id, record in zip(ids, records, strict=True)
+            for position, slug in enumerate(author_slugs(list(record.authors)))
         ),
     )
     _clear_redirects(session, records, slugs, now)
@@ -347,6 +371,7 @@ def snapshot(article: Article) -> dict[str, Any]:
         "title": article.title,
         "section": article.section.slug,
         "tags": [tag.slug for tag in article.tags],
+        "authors": article.author_slugs,
         "published_at": article.published_at.isoformat(),
         "key": article_key(article.section.slug, article.published_at, article.slug),
     }
@@ -411,7 +436,20 @@ def _apply_content(
             setattr(article, name, value)
             changed = True
     article.section = section
+    _apply_authors(session, article)
     return _apply_tags(session, article, list(dict.fromkeys(data.tags))) or changed
+
+
+def _apply_authors(session: Session, article: Article) -> None:
+    """The byline's author slugs, kept beside its names (which say whether it changed)."""
+    slugs = article.author_slugs
+    if [link.author_slug for link in article.author_links] == slugs:
+        return
+    article.author_links.clear()
+    session.flush()
+    article.author_links.extend(
+        ArticleAuthor(author_slug=slug, position=position) for position, slug in enumerate(slugs)
+    )
 
 
 def _slug_for(session: Session, article: Article, data: ArticleInput, unique: bool) -> str:

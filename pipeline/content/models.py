@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from pipeline.content.sanitize import author_slugs
 from pipeline.schema import Base, intpk, maybe_when, slug_str, utcnow, when
 
 
@@ -55,6 +56,21 @@ class ArticleTag(Base):
     __table_args__ = (Index("ix_article_tags_tag_article", "tag_id", "article_id"),)
 
 
+class ArticleAuthor(Base):
+    """An article's byline as author slugs, in the byline's order: what an author's list is
+    read by (the names themselves stay on the article)."""
+
+    __tablename__ = "article_authors"
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_slug: Mapped[str] = mapped_column(String(120))
+
+    # An author's members from the index alone (their list is counted on every publish).
+    __table_args__ = (Index("ix_article_authors_slug_article", "author_slug", "article_id"),)
+
+
 class Article(Base):
     __tablename__ = "articles"
     id: Mapped[intpk]
@@ -81,6 +97,10 @@ class Article(Base):
     tag_links: Mapped[list[ArticleTag]] = relationship(
         order_by=ArticleTag.position, cascade="all, delete-orphan", lazy="selectin"
     )
+    # Loaded only when a byline is written: lists and pages read the names in `authors`.
+    author_links: Mapped[list[ArticleAuthor]] = relationship(
+        order_by=ArticleAuthor.position, cascade="all, delete-orphan", lazy="select"
+    )
 
     __table_args__ = (
         Index("ix_articles_status_published", "status", "published_at", "id"),
@@ -96,6 +116,11 @@ class Article(Base):
     @property
     def tags(self) -> list[Tag]:
         return [link.tag for link in self.tag_links]
+
+    @property
+    def author_slugs(self) -> list[str]:
+        """The byline's authors as the slugs of their pages, each once."""
+        return author_slugs(self.authors)
 
     @property
     def is_live(self) -> bool:

@@ -117,6 +117,17 @@ def derive_slug(title: str) -> str:
     return slug or "article"
 
 
+def author_slug(name: str) -> str:
+    """The slug of an author's page ("Ann O'Writer" -> "ann-owriter"); "" for a name with
+    nothing to slug, which gets no page."""
+    return str(slugify(name, max_length=MAX_SLUG_LENGTH, word_boundary=True, save_order=True))
+
+
+def author_slugs(names: list[str]) -> list[str]:
+    """A byline's author pages, in its order, each once (two spellings of one name share one)."""
+    return list(dict.fromkeys(slug for slug in map(author_slug, names) if slug))
+
+
 def is_valid_slug(value: str) -> bool:
     return len(value) <= MAX_SLUG_LENGTH and SLUG_PATTERN.fullmatch(value) is not None
 

@@ -24,7 +24,16 @@ from pipeline.publish.models import ContentVersion
 
 # The tables renders read (pipeline/render/renderer.py, pipeline/site/lists.py).
 RENDER_INPUTS = frozenset(
-    {"articles", "article_tags", "sections", "tags", "redirects", "related_rails", "sitemap_months"}
+    {
+        "articles",
+        "article_tags",
+        "article_authors",
+        "sections",
+        "tags",
+        "redirects",
+        "related_rails",
+        "sitemap_months",
+    }
 )
 _CHANGED = "render_inputs_changed"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
 from pipeline.content.models import Article, ArticleStatus, Redirect
-from pipeline.content.sanitize import derive_slug, display_name, teaser
+from pipeline.content.sanitize import author_slug, author_slugs, display_name, teaser
 from pipeline.related.models import RelatedRail
+from pipeline.schema import utcnow
 from pipeline.site import lists
 from pipeline.site.lists import LATEST, ListRef, SortKey
 from pipeline.site.outputs import Kind, OutputSpec, article_key, url_path
@@ -43,6 +44,15 @@ LIST_PAGES = "list_pages"
 MONTH_ENTRIES = "month_entries"
 TEASERS = "teasers"
 PREFETCH_CHUNK = 500
+# The kinds of list whose pages, and whose tops, `prefetch` reads in bulk. The latest
+# list's top is one short query of its own (`_newest`), shared by the home page, the feed,
+# the fragment and the JSON API; ranking the whole archive for it would cost more.
+PAGED_LISTS = ("section", "tag", "author", "latest")
+LISTS_WITH_TOPS = ("section", "tag", "author")
+NEWS_ENTRIES = "news_entries"
+# How long an article stays in the Google News sitemap, and how many it lists at most.
+NEWS_WINDOW = timedelta(hours=48)
+NEWS_LIMIT = 1000
 TEMPLATES_DIR = next(
     path
     for path in (PACKAGE_DIR / "templates", PACKAGE_DIR.parent / "templates")
@@ -90,8 +100,9 @@ def inline_css() -> Markup:
 
 
 def author_path(name: str) -> str:
-    """An author's page, as bylines link to it."""
-    return f"/authors/{derive_slug(name)}/"
+    """An author's page, as bylines link to it ("" for a name that has none)."""
+    slug = author_slug(name)
+    return f"/authors/{slug}/" if slug else ""
 
 
 def key_of(article: Article) -> str:
@@ -141,6 +152,13 @@ class Renderer:
         self.env.globals["rail_size"] = settings.rail_size
         self.env.globals["lead_image"] = LEAD_IMAGE_FRAME
         self.env.globals["inline_css"] = inline_css()
+        self.env.globals["nav_sections"] = [
+            {"slug": slug, "name": display_name(slug), "url": f"/{slug}/"}
+            for slug in settings.nav_section_slugs
+        ]
+        # What "now" is to outputs that show a window of time (the news sitemap): a test or
+        # a benchmark pins it.
+        self.clock: Callable[[], datetime] = utcnow
 
     def render(self, session: Session, spec: OutputSpec) -> Rendered | None:
         """The output's bytes from the current data, or None when it should not exist."""
@@ -188,7 +206,9 @@ class Renderer:
             row = self.kinds[spec.kind]
             if row.lists == "month" and row.each == Each.LIST:
                 months.add(spec.subject)
-            elif row.lists in ("section", "tag") and row.each in (Each.LIST, Each.PAGE):
+            elif (row.lists in PAGED_LISTS and row.each == Each.PAGE) or (
+                row.lists in LISTS_WITH_TOPS and row.each == Each.LIST
+            ):
                 pages = shown.setdefault(row.lists, {}).setdefault(spec.subject, set())
                 pages.add(spec.page if row.each == Each.PAGE else 0)
         if months:
@@ -196,7 +216,10 @@ class Renderer:
                 lists.entries_many(session, sorted(months))
             )
         for kind, values in shown.items():
-            lists.count_many(session, kind, values)
+            if kind == LATEST.kind:
+                lists.count(session, LATEST)
+            else:
+                lists.count_many(session, kind, values)
             wanted = {
                 value: self._ranks_shown(lists.count(session, ListRef(kind, value)), pages)
                 for value, pages in values.items()
@@ -240,6 +263,12 @@ class Renderer:
 
     def absolute(self, path: str) -> str:
         return self.site_url + path
+
+    def _person(self, name: str) -> dict[str, str]:
+        """A byline's author in JSON-LD, with their page when the name has one."""
+        path = author_path(name)
+        person = {"@type": "Person", "name": name}
+        return {**person, "url": self.absolute(path)} if path else person
 
     def _page(self, template: str | None, **context: Any) -> bytes:
         assert template is not None, "a kind rendered from a template names one"
@@ -326,6 +355,7 @@ class Renderer:
                 for tag in article.tags
             ],
             "authors": list(article.authors),
+            "byline": byline(article.authors),
             "published_at": article.published_at,
             "updated_at": article.updated_at,
             # updated_at moves only with the article's version: when a change altered its
@@ -364,6 +394,7 @@ class Renderer:
             "published_at": article.published_at,
             "updated_at": article.updated_at,
             "authors": list(article.authors),
+            "byline": byline(article.authors),
             "section": {"name": article.section.name, "url": f"/{article.section.slug}/"},
         }
 
@@ -375,10 +406,7 @@ class Renderer:
             "description": article.standfirst or teaser(article.teaser_text),
             "datePublished": article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dateModified": article.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "author": [
-                {"@type": "Person", "name": name, "url": self.absolute(author_path(name))}
-                for name in article.authors
-            ],
+            "author": [self._person(name) for name in article.authors],
             "publisher": {
                 "@type": "Organization",
                 "name": self.settings.site_name,
@@ -397,13 +425,19 @@ class Renderer:
     # -- lists ---------------------------------------------------------------------------
 
     def home(self, session: Session, spec: OutputSpec) -> Rendered:
-        items = self._newest(session, LATEST, self.settings.home_size)
+        size = self.settings.home_size
+        items = self._newest(session, LATEST, size)
+        total = lists.count(session, LATEST)
+        # Older stories go on in the latest list's pages: the one holding the first story
+        # the home page no longer shows.
+        older = lists.page_of(total - size - 1, self.settings.page_size) if total > size else None
         rendered = Rendered(
             spec.key,
             spec.kind,
             self._page(
                 self._template(spec.kind),
                 items=[self.teaser_view(item) for item in items],
+                older_url=f"/page/{older}/" if older is not None else None,
                 canonical=self.absolute("/"),
             ),
         )
@@ -432,7 +466,13 @@ class Renderer:
         )
 
     def _list_base(self, ref: ListRef) -> str:
-        return f"/{ref.value}/" if ref.kind == "section" else f"/tags/{ref.value}/"
+        if ref.kind == "section":
+            return f"/{ref.value}/"
+        if ref.kind == "author":
+            return f"/authors/{ref.value}/"
+        if ref == LATEST:
+            return "/"
+        return f"/tags/{ref.value}/"
 
     def list_head(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = self._list_ref(spec)
@@ -476,8 +516,7 @@ class Renderer:
                 return None
             return base if number == 0 else f"{base}page/{number}/"
 
-        name = display_name(ref.value)
-        heading = name if ref.kind == "section" else f"Tagged: {name}"
+        name, heading = _list_names(ref, items)
         canonical = self.absolute(f"{base}page/{page}/" if page else base)
         body = self._page(
             self._template(spec.kind),
@@ -541,11 +580,44 @@ class Renderer:
         rendered.shows_versions((item.article_id, item.version) for item in items)
         return rendered
 
+    def sitemap_news(self, session: Session, spec: OutputSpec) -> Rendered | None:
+        """The articles published in the last 48 hours, newest first (at most 1,000), or
+        nothing when there are none (an empty urlset is not a valid sitemap)."""
+        items = self.news_entries(session)
+        if not items:
+            return None
+        urls = [
+            {
+                "absolute_url": self.absolute(
+                    url_path(article_key(item.section, item.published_at, item.slug))
+                ),
+                "published_at": item.published_at,
+                "title": item.title,
+            }
+            for item in items
+        ]
+        body = self._page(
+            self._template(spec.kind), entries=urls, language=self.settings.site_language
+        )
+        rendered = Rendered(spec.key, spec.kind, body)
+        rendered.shows_versions((item.article_id, item.version) for item in items)
+        return rendered
+
+    def news_entries(self, session: Session) -> list[lists.NewsEntry]:
+        """The news sitemap's articles, read once per render transaction (the sitemap index
+        asks too: it lists the news sitemap only while it has some)."""
+        if NEWS_ENTRIES not in session.info:
+            now = self.clock()
+            session.info[NEWS_ENTRIES] = lists.news(session, now - NEWS_WINDOW, now, NEWS_LIMIT)
+        return list(session.info[NEWS_ENTRIES])
+
     def sitemap_index(self, session: Session, spec: OutputSpec) -> Rendered | None:
         months = lists.months(session)
         if not months:
             return None
-        sitemaps = [
+        # The news sitemap is listed while it exists (it has articles of the last 48 hours).
+        news = [{"loc": self.absolute("/sitemaps/news.xml"), "lastmod": None}]
+        sitemaps = [*(news if self.news_entries(session) else [])] + [
             {"loc": self.absolute(f"/sitemaps/{month}.xml"), "lastmod": newest}
             for month, newest in months
         ]
@@ -621,3 +693,32 @@ def _ranked(members: dict[int, Any], low: int, high: int) -> list[Any] | None:
     without the bulk read."""
     shown = [members.get(rank) for rank in range(low, high + 1)]
     return None if any(member is None for member in shown) else shown
+
+
+def byline(names: Sequence[str]) -> list[dict[str, str | None]]:
+    """A byline's names, each linking to its author's page (a name with nothing to slug has
+    no page, so no link)."""
+    return [
+        {"name": name, "url": f"/authors/{slug}/" if (slug := author_slug(name)) else None}
+        for name in names
+    ]
+
+
+def _list_names(ref: ListRef, items: Sequence[Article]) -> tuple[str, str]:
+    """A list's name (its breadcrumb) and its page's heading."""
+    if ref == LATEST:
+        return "Latest news", "Latest news"
+    if ref.kind == "author":
+        name = _author_name(ref.value, items)
+        return name, name
+    name = display_name(ref.value)
+    return name, name if ref.kind == "section" else f"Tagged: {name}"
+
+
+def _author_name(slug: str, items: Sequence[Article]) -> str:
+    """An author's name as the newest byline shown spells it."""
+    for item in items:
+        for name in item.authors:
+            if slug in author_slugs([name]):
+                return name
+    return display_name(slug)

@@ -133,7 +133,7 @@ class Kinds:
 # Defaults, unless a row says otherwise: one output per list, a short cache, written with the
 # lists, recording the articles it shows ("article:<id>").
 NO_DATA: frozenset[str] = frozenset()
-LATEST, SECTION, TAG, MONTH = "latest", "section", "tag", "month"  # pipeline/site/lists.py
+LATEST, SECTION, TAG, AUTHOR, MONTH = "latest", "section", "tag", "author", "month"  # lists.py
 
 KINDS = Kinds(
     (
@@ -150,6 +150,9 @@ KINDS = Kinds(
                    "fragment_latest.html", lists=LATEST, group="latest"),
         OutputKind(Kind.API_LATEST, "api/latest.json", Renderer.api_latest, None,
                    lists=LATEST, group="latest"),
+        # The latest list's older pages: where the home page's "Older stories" lead.
+        OutputKind(Kind.LATEST_PAGE, "page/{page}/index.html", Renderer.list_page, "list.html",
+                   Each.PAGE, lists=LATEST, group="latest"),
         OutputKind(Kind.SECTION, "{subject}/index.html", Renderer.list_head, "list.html",
                    lists=SECTION, group="section:{subject}"),
         OutputKind(Kind.SECTION_PAGE, "{subject}/page/{page}/index.html", Renderer.list_page,
@@ -160,11 +163,22 @@ KINDS = Kinds(
                    lists=TAG, group="tag:{subject}"),
         OutputKind(Kind.TAG_PAGE, "tags/{subject}/page/{page}/index.html", Renderer.list_page,
                    "list.html", Each.PAGE, lists=TAG, group="tag:{subject}"),
+        OutputKind(Kind.AUTHOR, "authors/{subject}/index.html", Renderer.list_head, "list.html",
+                   lists=AUTHOR, group="author:{subject}"),
+        OutputKind(Kind.AUTHOR_PAGE, "authors/{subject}/page/{page}/index.html",
+                   Renderer.list_page, "list.html", Each.PAGE, lists=AUTHOR,
+                   group="author:{subject}"),
         OutputKind(Kind.SITEMAP_MONTH, "sitemaps/{subject}.xml", Renderer.sitemap_month,
                    "sitemap.xml", lists=MONTH, group="sitemaps"),
         # Rendered from each month's count and newest update (sitemap_months rows).
         OutputKind(Kind.SITEMAP_INDEX, "sitemap.xml", Renderer.sitemap_index, "sitemap_index.xml",
                    Each.SITE, lists=MONTH, group="sitemaps", data_keys=NO_DATA),
+        # The articles of the last 48 hours (Google News): re-rendered by every change to the
+        # latest list, and by the beat when one ages out (pipeline/publish/news.py).
+        OutputKind(Kind.SITEMAP_NEWS, "sitemaps/news.xml", Renderer.sitemap_news,
+                   "sitemap_news.xml", Each.SITE, lists=LATEST, group="sitemaps"),
+        OutputKind(Kind.ROBOTS, "robots.txt", Renderer.page, "robots.txt", Each.FURNITURE,
+                   data_keys=NO_DATA),
         OutputKind(Kind.NOT_FOUND, "404.html", Renderer.page, "404.html", Each.FURNITURE,
                    cache=Cache.LONG, data_keys=NO_DATA),
         OutputKind(Kind.STATIC, "static/{subject}", Renderer.static, None, Each.FURNITURE,

@@ -12,19 +12,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Select, and_, column, func, or_, select, true, values
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Select,
+    String,
+    and_,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, defer, lazyload
 from sqlalchemy.orm.util import identity_key
 
-from pipeline.content.models import Article, ArticleStatus, ArticleTag, Section, Tag
+from pipeline.content.models import Article, ArticleAuthor, ArticleStatus, ArticleTag, Section, Tag
 from pipeline.site.models import SitemapMonth
 
 
 @dataclass(frozen=True)
 class ListRef:
-    kind: str  # "latest" | "section" | "tag" | "month"
+    kind: str  # "latest" | "section" | "tag" | "author" | "month"
     value: str = ""
 
 
@@ -37,11 +50,14 @@ class SortKey:
     article_id: int
 
 
-def lists_of(section: str, tags: Sequence[str], month: str) -> list[ListRef]:
+def lists_of(
+    section: str, tags: Sequence[str], month: str, authors: Sequence[str] = ()
+) -> list[ListRef]:
     return [
         LATEST,
         ListRef("section", section),
         *(ListRef("tag", tag) for tag in tags),
+        *(ListRef("author", author) for author in authors),
         ListRef("month", month),
     ]
 
@@ -55,6 +71,10 @@ def _members(ref: ListRef) -> Select[Any]:
             query.join(ArticleTag, ArticleTag.article_id == Article.id)
             .join(Tag, Tag.id == ArticleTag.tag_id)
             .where(Tag.slug == ref.value)
+        )
+    elif ref.kind == "author":
+        query = query.join(ArticleAuthor, ArticleAuthor.article_id == Article.id).where(
+            ArticleAuthor.author_slug == ref.value
         )
     elif ref.kind == "month":
         start, end = _month_bounds(ref.value)
@@ -155,6 +175,32 @@ def entries(session: Session, ref: ListRef) -> list[SitemapEntry]:
         ).order_by(*NEWEST_FIRST)
     )
     return [SitemapEntry(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class NewsEntry:
+    """What the news sitemap needs of an article, without loading the article."""
+
+    article_id: int
+    version: int
+    slug: str
+    section: str
+    published_at: datetime
+    title: str
+
+
+def news(session: Session, since: datetime, until: datetime, limit: int) -> list[NewsEntry]:
+    """The live articles published after `since` and not after `until`, newest first, at most
+    `limit` of them: a range of the (status, published_at) index."""
+    query = (
+        select(Article.id, Article.version, Article.slug, Section.slug, Article.published_at,
+               Article.title)
+        .join(Section, Section.id == Article.section_id)
+        .where(_published(), Article.published_at > since, Article.published_at <= until)
+        .order_by(*NEWEST_FIRST)
+        .limit(limit)
+    )  # fmt: skip
+    return [NewsEntry(*row) for row in session.execute(query)]
 
 
 def count(session: Session, ref: ListRef) -> int:
@@ -312,31 +358,22 @@ def ranked_many(
     wanted = {value: ranges for value, ranges in wanted.items() if ranges}
     if not wanted:
         return found
-    if kind == "section":
-        value = Section.slug
-        members = select(Article.id, value).join(Section, Section.id == Article.section_id)
-    else:
-        value = Tag.slug
-        members = (
-            select(Article.id, value)
-            .join(ArticleTag, ArticleTag.article_id == Article.id)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-        )
-    rank = func.row_number().over(partition_by=value, order_by=NEWEST_FIRST)
-    ranked = (
-        members.add_columns(rank.label("rank"))
-        .where(_published(), value.in_(sorted(wanted)))
-        .subquery("ranked")
-    )
+    value, members = _valued_members(kind)
+    one_list = kind == LATEST.kind
+    rank = func.row_number().over(partition_by=None if one_list else value, order_by=NEWEST_FIRST)
+    members = members.add_columns(rank.label("rank")).where(_published())
+    if not one_list:
+        members = members.where(value.in_(sorted(wanted)))
+    ranked = members.subquery("ranked")
     chosen = or_(
         *(
-            and_(ranked.c.slug == name, ranked.c.rank.between(low, high))
+            and_(ranked.c.list_value == name, ranked.c.rank.between(low, high))
             for name, ranges in sorted(wanted.items())
             for low, high in ranges
         )
     )
     query = (
-        select(ranked.c.slug, ranked.c.rank, Article)
+        select(ranked.c.list_value, ranked.c.rank, Article)
         .join(Article, Article.id == ranked.c.id)
         .where(chosen)
         .options(WITHOUT_TAGS, defer(Article.body_html))
@@ -344,6 +381,33 @@ def ranked_many(
     for name, position, article in session.execute(query):
         found[ListRef(kind, name)][int(position)] = article
     return found
+
+
+def _valued_members(kind: str) -> tuple[Any, Select[Any]]:
+    """The members of every list of `kind` ("section", "tag", "author" or "latest"), each
+    row an article id and the value of its list (as `list_value`), and that value."""
+    if kind == "section":
+        value: Any = Section.slug
+        members = select(Article.id, value.label("list_value")).join(
+            Section, Section.id == Article.section_id
+        )
+    elif kind == "author":
+        value = ArticleAuthor.author_slug
+        members = select(Article.id, value.label("list_value")).join(
+            ArticleAuthor, ArticleAuthor.article_id == Article.id
+        )
+    elif kind == LATEST.kind:
+        # One list, every live article: its value is "" (a constant, so one partition).
+        value = literal_column("''", String)
+        members = select(Article.id, value.label("list_value"))
+    else:
+        value = Tag.slug
+        members = (
+            select(Article.id, value.label("list_value"))
+            .join(ArticleTag, ArticleTag.article_id == Article.id)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+        )
+    return value, members
 
 
 def ranks_of_page(number: int, page_size: int, total: int) -> tuple[int, int]:
@@ -394,8 +458,16 @@ def count_many(session: Session, kind: str, values: Iterable[str]) -> None:
 
 
 def _grouped_count(session: Session, kind: str, values: list[str] | None) -> dict[str, int]:
-    """Each section's or tag's list length (of `values`, or of all), empty lists included."""
-    if kind == "section":
+    """Each section's, tag's or author's list length (of `values`, or of all), empty lists
+    included (an author's: one whose articles are all down)."""
+    if kind == "author":
+        value = ArticleAuthor.author_slug
+        query = (
+            select(value, func.count(Article.id))
+            .select_from(ArticleAuthor)
+            .outerjoin(Article, and_(Article.id == ArticleAuthor.article_id, _published()))
+        )
+    elif kind == "section":
         value = Section.slug
         query = (
             select(value, func.count(Article.id))

@@ -20,14 +20,19 @@ class Kind(StrEnum):
     ARTICLE = "article"
     REDIRECT = "redirect"
     HOME = "home"
+    LATEST_PAGE = "latest_page"
     SECTION = "section"
     SECTION_PAGE = "section_page"
     TAG = "tag"
     TAG_PAGE = "tag_page"
+    AUTHOR = "author"
+    AUTHOR_PAGE = "author_page"
     FEED_LATEST = "feed_latest"
     FEED_SECTION = "feed_section"
     SITEMAP_MONTH = "sitemap_month"
     SITEMAP_INDEX = "sitemap_index"
+    SITEMAP_NEWS = "sitemap_news"
+    ROBOTS = "robots"
     FRAGMENT_LATEST = "fragment_latest"
     API_LATEST = "api_latest"
     NOT_FOUND = "not_found"
@@ -49,7 +54,7 @@ def claim_key_pattern(kind: str, pattern: str) -> None:
 @dataclass(frozen=True, order=True)
 class OutputSpec:
     kind: str  # a registered kind's name (a `Kind` member equals and hashes as its name)
-    # A section or tag slug, a month "YYYY-MM", an article id, or an old storage key.
+    # A section, tag or author slug, a month "YYYY-MM", an article id, or an old storage key.
     subject: str = ""
     page: int = 0
 
@@ -89,6 +94,7 @@ CONTENT_TYPES = {
     ".xml": "application/xml; charset=utf-8",
     ".json": "application/json; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
 }
 
 

@@ -32,10 +32,12 @@ class Placement:
     section: str
     tags: tuple[str, ...]
     sort_key: SortKey
+    authors: tuple[str, ...] = ()  # the slugs of their pages
 
     @property
     def lists(self) -> list[ListRef]:
-        return lists.lists_of(self.section, self.tags, month_of(self.sort_key.published_at))
+        month = month_of(self.sort_key.published_at)
+        return lists.lists_of(self.section, self.tags, month, self.authors)
 
 
 def placement_now(article: Article) -> Placement:
@@ -43,6 +45,7 @@ def placement_now(article: Article) -> Placement:
         article.section.slug,
         tuple(tag.slug for tag in article.tags),
         SortKey(article.published_at, article.id),
+        tuple(article.author_slugs),
     )
 
 
@@ -51,6 +54,8 @@ def placement_before(article_id: int, previous: dict[str, Any]) -> Placement:
         previous["section"],
         tuple(previous["tags"]),
         SortKey(datetime.fromisoformat(previous["published_at"]), article_id),
+        # Events recorded before bylines had pages carry none: reconcile finds those pages.
+        tuple(previous.get("authors", ())),
     )
 
 

@@ -75,6 +75,42 @@ def test_0019_fills_the_teaser_text_of_existing_articles(
     }
 
 
+def test_0023_fills_the_author_slugs_of_existing_bylines(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    site = f"file://{tmp_path / 'site'}"
+    services = create_services(Settings(database_url=any_database_url, storage_url=site))
+    bylines = {
+        "solo": ["Ann Writer"],
+        "pair": ["Zoë Brontë", "Ann Writer", "ann  writer"],
+        "none": [],
+    }
+    try:
+        for slug, names in bylines.items():
+            data, _ = parse_article(article_data(slug=slug, authors=names))
+            with transaction(services.sessions) as session:
+                articles.publish(session, data, actor="test")
+        _migrate(services.engine, "downgrade", "0022")
+        upgrade(services.engine)  # 0023 again: its table, filled from the bylines
+        with services.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT articles.slug, article_authors.position, article_authors.author_slug"
+                    " FROM article_authors"
+                    " JOIN articles ON articles.id = article_authors.article_id"
+                    " ORDER BY articles.slug, article_authors.position"
+                )
+            ).all()
+    finally:
+        services.engine.dispose()
+    # Two spellings of one name are one author, named once.
+    assert [tuple(row) for row in rows] == [
+        ("pair", 0, "zoe-bronte"),
+        ("pair", 1, "ann-writer"),
+        ("solo", 0, "ann-writer"),
+    ]
+
+
 def _migrate(engine: Engine, direction: str, revision: str) -> None:
     with engine.connect() as connection:
         config = alembic_config(engine)

@@ -42,8 +42,12 @@ def test_first_publish_builds_every_kind_of_output(newsroom: Newsroom) -> None:
         "tags/trade/page/1/index.html",
         "tags/europe/index.html",
         "tags/europe/page/1/index.html",
+        "authors/ann-writer/index.html",
+        "authors/ann-writer/page/1/index.html",
+        "page/1/index.html",
         "sitemaps/2024-01.xml",
         "sitemap.xml",
+        "robots.txt",
         "404.html",
     }
 
@@ -74,9 +78,14 @@ def test_a_new_article_rewrites_only_the_newest_pages_of_a_long_list(newsroom: N
     for number in range(2 * size + 3):
         newsroom.publish(slug=f"filler-{number}", section="business", tags=["markets"])
     outcome = newsroom.publish(slug="newest", section="business", tags=["markets"])
-    pages = {key for key in written(outcome) if "/page/" in key}
+    pages = {key for key in written(outcome) if "page/" in key}
     # 2*size+4 articles: pages 1 and 2 are full and untouched, page 3 gains the article.
-    assert pages == {"business/page/3/index.html", "tags/markets/page/3/index.html"}
+    assert pages == {
+        "business/page/3/index.html",
+        "tags/markets/page/3/index.html",
+        "authors/ann-writer/page/3/index.html",
+        "page/3/index.html",
+    }
 
 
 def test_update_rerenders_the_page_and_the_lists_that_show_it(newsroom: Newsroom) -> None:
@@ -197,7 +206,8 @@ def test_planning_everything_counts_every_list_in_a_fixed_number_of_statements(
         newsroom.publish(slug=f"more-{number}", section=f"desk-{number}",
                          tags=[f"topic-{number}", f"angle-{number}"])  # fmt: skip
     specs, many = plan_counts()
-    assert len(many) == len(few) <= 2  # sections and tags: one grouped count each
+    # The latest list's length, and sections, tags and authors: one grouped count each.
+    assert len(many) == len(few) <= 4
     assert OutputSpec(Kind.TAG_PAGE, "topic-5", 1) in specs
     assert OutputSpec(Kind.SECTION_PAGE, "desk-5", 1) in specs
     assert OutputSpec(Kind.FEED_SECTION, "desk-5") in specs

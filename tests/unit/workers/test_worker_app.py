@@ -21,3 +21,11 @@ def test_a_pool_process_warms_its_templates_and_a_connection(services: Services)
     compiled = {name for _, name in services.renderer.env.cache.keys()}
     assert {kind.template for kind in services.kinds if kind.template} <= compiled
     assert services.engine.pool.checkedin() == 1
+
+
+def test_the_beat_ages_the_news_sitemap() -> None:
+    app = create_app(Settings())
+    entry = app.conf.beat_schedule["age_news"]
+    assert entry["task"] == "pressrun.age_news"
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] <= 300  # an article leaves the news sitemap minutes late at most
