@@ -85,28 +85,26 @@ class EventMoves:
         return self._connected.is_set()
 
     async def start(self) -> None:
-        if self.conninfo is not None and self._task is None:
-            # Made here, in the loop that serves the app (a test may run one app in several).
-            self._connected = asyncio.Event()
-            self._task = asyncio.create_task(self._listen_forever(self.conninfo))
+        """Listen from the running loop (the one that serves the app: the waiters' loop)."""
+        if self.conninfo is None or (self._task is not None and not self._task.done()):
+            return
+        # Made here, in the loop that serves the app (a test may run one app in several).
+        self._connected = asyncio.Event()
+        self._task = asyncio.create_task(self._listen_forever(self.conninfo))
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task = self._task
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            return  # another loop's lifespan started it, and stops it
+        self._task = None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         self._connected.clear()
 
     def waiting(self, event_id: int) -> int:
         """How many requests wait for event `event_id`."""
         return len(self._waiters.get(event_id, ()))
-
-    async def until_listening(self, timeout: float) -> bool:
-        """Whether it listens within `timeout` seconds (for tests and the benchmark)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        return self.listening
 
     # -- who waits ---------------------------------------------------------------------------
 
