@@ -29,6 +29,7 @@ RECONNECT_SECONDS = 1.0
 # A listening connection that heard nothing this long checks it is still alive (a silently
 # dead peer gives no error until something is sent).
 HEALTH_CHECK_SECONDS = 30.0
+HEALTH_CHECK_TIMEOUT = 10.0
 # Moves a dashboard stream can fall behind by before it is told to read everything again.
 FOLLOWER_BACKLOG = 100
 
@@ -154,9 +155,11 @@ class EventMoves:
         while True:
             try:
                 await self._listen(conninfo)
-            except (psycopg.Error, OSError) as error:
+            except (psycopg.Error, OSError) as error:  # OSError: TimeoutError too
                 log.warning("listening for event moves failed (%s): again in %ss", error,
                             RECONNECT_SECONDS)  # fmt: skip
+            except Exception:  # whatever it was, waiters poll quickly until it listens again
+                log.exception("listening for event moves failed: again in %ss", RECONNECT_SECONDS)
             finally:
                 self._connected.clear()
             await asyncio.sleep(RECONNECT_SECONDS)
@@ -175,7 +178,9 @@ class EventMoves:
                     move = parse_payload(notify.payload)
                     if move is not None:
                         self.deliver(move)
-                await connection.execute("SELECT 1")
+                # A peer gone without a word (a dropped network) answers nothing: give up
+                # on it and connect again.
+                await asyncio.wait_for(connection.execute("SELECT 1"), HEALTH_CHECK_TIMEOUT)
 
 
 def _offer(queue: asyncio.Queue[Move], move: Move) -> None:

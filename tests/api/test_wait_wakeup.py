@@ -4,6 +4,7 @@ committed by another connection, as a worker's would be. On SQLite the API polls
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from pipeline.api import moves as moves_module
 from pipeline.api.app import create_app
 from pipeline.api.context import ApiContext
 from pipeline.api.models import Scope
@@ -35,6 +37,7 @@ from tests.realstack import admin, database_name
 # its safety poll.
 SAFETY_POLL = 30
 WAIT = 30
+_slugs = itertools.count()
 
 
 @pytest.fixture
@@ -76,9 +79,9 @@ def eventually(check: Callable[[], bool], what: str, seconds: float = 30) -> Non
         time.sleep(0.01)
 
 
-def accepted_event(services: Services, slug: str = "harbour") -> int:
+def accepted_event(services: Services) -> int:
     """A publish committed and never dispatched (nothing but the test moves it)."""
-    data, _ = parse_article({**content(), "slug": slug})
+    data, _ = parse_article({**content(), "slug": f"harbour-{next(_slugs)}"})
     with transaction(services.sessions) as session:
         return articles.publish(session, data, actor="test").event_id
 
@@ -151,6 +154,19 @@ def test_the_listener_connects_again_when_its_connection_is_killed(
         assert killed == [(True,)]
         eventually(lambda: moves.connections == 2 and moves.listening, "it listens again")
         wait_for_live(client, pg_services, database_url)
+
+
+def test_a_waiter_wakes_between_the_listeners_health_checks(
+    pg_app: FastAPI, pg_services: Services, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checked every 20 ms: a move lands while it checks as often as while it listens.
+    monkeypatch.setattr(moves_module, "HEALTH_CHECK_SECONDS", 0.02)
+    moves = moves_of(pg_app)
+    with TestClient(pg_app) as client:
+        eventually(lambda: moves.listening, "the API listens")
+        for _ in range(3):
+            wait_for_live(client, pg_services, database_url)
+    assert moves.connections == 1
 
 
 def test_a_move_missed_while_not_listening_wakes_every_waiter() -> None:
