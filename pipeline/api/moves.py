@@ -29,7 +29,8 @@ RECONNECT_SECONDS = 1.0
 # A listening connection that heard nothing this long checks it is still alive (a silently
 # dead peer gives no error until something is sent).
 HEALTH_CHECK_SECONDS = 30.0
-HEALTH_CHECK_TIMEOUT = 10.0
+# How long stopping waits for the listener to close its connection.
+STOP_SECONDS = 5.0
 # Moves a dashboard stream can fall behind by before it is told to read everything again.
 FOLLOWER_BACKLOG = 100
 
@@ -99,8 +100,10 @@ class EventMoves:
             return  # another loop's lifespan started it, and stops it
         self._task = None
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Bounded: a shutdown never hangs on a connection that will not close.
+        finished, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
+        if not finished:
+            log.warning("the event moves listener did not stop within %ss", STOP_SECONDS)
         self._connected.clear()
 
     def waiting(self, event_id: int) -> int:
@@ -155,7 +158,7 @@ class EventMoves:
         while True:
             try:
                 await self._listen(conninfo)
-            except (psycopg.Error, OSError) as error:  # OSError: TimeoutError too
+            except (psycopg.Error, OSError) as error:
                 log.warning("listening for event moves failed (%s): again in %ss", error,
                             RECONNECT_SECONDS)  # fmt: skip
             except Exception:  # whatever it was, waiters poll quickly until it listens again
@@ -166,7 +169,15 @@ class EventMoves:
 
     async def _listen(self, conninfo: str) -> None:
         async with await psycopg.AsyncConnection.connect(
-            conninfo, autocommit=True, connect_timeout=5, application_name=APPLICATION_NAME
+            conninfo,
+            autocommit=True,
+            connect_timeout=5,
+            application_name=APPLICATION_NAME,
+            # TCP keepalives: a peer silent for about 25 s is taken for dead.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
         ) as connection:
             await connection.execute(f"LISTEN {CHANNEL}")
             self.connections += 1
@@ -178,9 +189,9 @@ class EventMoves:
                     move = parse_payload(notify.payload)
                     if move is not None:
                         self.deliver(move)
-                # A peer gone without a word (a dropped network) answers nothing: give up
-                # on it and connect again.
-                await asyncio.wait_for(connection.execute("SELECT 1"), HEALTH_CHECK_TIMEOUT)
+                # A peer gone without a word (a dropped network) fails this once the TCP
+                # keepalives below give up on it.
+                await connection.execute("SELECT 1")
 
 
 def _offer(queue: asyncio.Queue[Move], move: Move) -> None:
