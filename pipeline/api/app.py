@@ -19,6 +19,7 @@ from pipeline.api import ops
 from pipeline.api.context import ApiContext
 from pipeline.api.housekeeping import purge_expired
 from pipeline.api.limits import BodyLimit, RateLimits, redis_url_of
+from pipeline.api.moves import EventMoves
 from pipeline.api.previews import open_preview_store
 from pipeline.api.problems import DESCRIPTIONS, KINDS, ApiProblem, Problem, install_problem_handlers
 from pipeline.api.routes import articles, events, health, tokens, webhook
@@ -98,6 +99,7 @@ def _context(services: Services, api_settings: ApiSettings) -> ApiContext:
             key_prefix=f"{services.settings.queue_prefix}pressrun-rate",
         ),
         previews=open_preview_store(services.settings, services.storage),
+        moves=EventMoves.of(services.engine),
         broker_check=None if services.settings.eager else broker_check,
     )
     # The API's own sessions: their transactions dispatch the events they commit.
@@ -111,13 +113,16 @@ def _lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         job = None
-        if run_jobs:
-            # Nothing committed is lost: finish what a crashed process left behind first.
-            await run_in_threadpool(finish_unfinished, context.services, context.dispatcher)
-            job = asyncio.create_task(_periodic_job(context))
+        # Listening first: a waiter that comes while the jobs below run is woken too.
+        await context.moves.start()
         try:
+            if run_jobs:
+                # Nothing committed is lost: finish what a crashed process left behind first.
+                await run_in_threadpool(finish_unfinished, context.services, context.dispatcher)
+                job = asyncio.create_task(_periodic_job(context))
             yield
         finally:
+            await context.moves.stop()
             if job is not None:
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pipeline.api.limits import RateLimits
+from pipeline.api.moves import EventMoves
 from pipeline.api.previews import PreviewStore
 from pipeline.api.settings import ApiSettings
 from pipeline.events.processing import Dispatcher, Outcome, dispatch_event
@@ -24,6 +25,8 @@ class ApiContext:
     api_settings: ApiSettings
     limits: RateLimits
     previews: PreviewStore
+    # Wakes `?wait=` and the dashboard's stream when an event moves (PostgreSQL's NOTIFY).
+    moves: EventMoves
     # Raises when the broker cannot be reached; None when tasks run in this process.
     broker_check: Callable[[], None] | None = None
     clock: Callable[[], datetime] = utcnow

@@ -14,6 +14,7 @@ ENV_NAMES = {
     "rate_per_minute": "PRESSRUN_API_RATE_PER_MINUTE",
     "anonymous_rate_per_minute": "PRESSRUN_API_ANONYMOUS_RATE_PER_MINUTE",
     "preview_seconds": "PRESSRUN_API_PREVIEW_SECONDS",
+    "wait_poll_seconds": "PRESSRUN_API_WAIT_POLL_SECONDS",
     "webhook_secret": "PRESSRUN_WEBHOOK_SECRET",
 }
 
@@ -39,6 +40,10 @@ class ApiSettings:
     idempotency_seconds: int = 24 * 3600
     # `?wait=` long-polls at most this long.
     max_wait_seconds: int = 30
+    # A `?wait=` on PostgreSQL wakes when the event moves (NOTIFY) and reads it again this
+    # often besides, in case a notification was lost. Without NOTIFY (SQLite, or while the
+    # listening connection is down) it polls quickly instead.
+    wait_poll_seconds: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:

@@ -7,10 +7,13 @@ pages too, and a visitor who is not signed in is sent to the login form.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -18,11 +21,12 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
 from pipeline.api.auth import client_address
 from pipeline.api.context import ApiContext, Context
+from pipeline.api.moves import EventMoves, Move
 from pipeline.api.ops import pages
 from pipeline.api.ops.broker import BrokerWatch
 from pipeline.api.ops.session import (
@@ -63,6 +67,11 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 FORM_TYPE = "application/x-www-form-urlencoded"
+# A stream of moves ends after this long and the browser opens another (EventSource does by
+# itself): a server shutting down waits for it no longer than for a `?wait=`.
+STREAM_SECONDS = 25.0
+# A comment line this often when nothing moves, so proxies keep the stream open.
+KEEPALIVE_SECONDS = 10.0
 
 
 @dataclass
@@ -266,6 +275,49 @@ async def find(request: Request, context: Context, q: str = "") -> Response:
     if article_id is None:
         raise NotFound(f"no event or article {q.strip()!r}")
     return RedirectResponse(f"/ops/articles/{article_id}", status_code=303)
+
+
+@router.get("/moves")
+async def moves(request: Request, context: Context) -> Response:
+    """Server-sent events for the pages' script: `moved` (data: {"id", "status",
+    "article"}) whenever an event is written or changes stage, `resync` when some moves may
+    have been missed, `hello` when the stream opens. 204 where the database cannot notify
+    (SQLite): the script then refreshes on its timer alone."""
+    await _operator(context, request)
+    hub = context.moves
+    if hub.conninfo is None:
+        return Response(status_code=204, headers=HEADERS)
+    return StreamingResponse(
+        _stream_of(hub, STREAM_SECONDS),
+        media_type="text/event-stream",
+        # Not buffered by a proxy in front (nginx): a move must reach the browser at once.
+        headers={**HEADERS, "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream_of(hub: EventMoves, seconds: float) -> AsyncIterator[str]:
+    end = time.monotonic() + seconds
+    async with hub.follow() as queue:
+        # The browser opens the stream again a second after it ends (or breaks).
+        yield f"retry: 1000\n{_message('hello', {'listening': hub.listening})}"
+        while (left := end - time.monotonic()) > 0:
+            try:
+                move = await asyncio.wait_for(queue.get(), min(KEEPALIVE_SECONDS, left))
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            yield _message_of(move)
+
+
+def _message_of(move: Move) -> str:
+    if move.resync:
+        return _message("resync", {})
+    return _message("moved", {"id": move.event_id, "status": move.status,
+                              "article": move.article_id})  # fmt: skip
+
+
+def _message(kind: str, data: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data)}\n\n"
 
 
 # -- actions ---------------------------------------------------------------------------------

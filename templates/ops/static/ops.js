@@ -1,6 +1,7 @@
-/* pressrun ops: every few seconds, fetch the live part of this page again
-   (?fragment=live) and swap in the panels that changed. The pages work without it; they
-   just do not refresh by themselves. */
+/* pressrun ops: fetch the live part of this page again (?fragment=live) and swap in the
+   panels that changed, as soon as an event moves (the server-sent stream of /ops/moves,
+   where the database notifies) and every few seconds besides. The pages work without it;
+   they just do not refresh by themselves. */
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -74,21 +75,87 @@
         swap(html);
         refreshes += 1;
         live.setAttribute("data-refreshes", String(refreshes));
-        say("Live: refreshed every " + every / 1000 + " s, last at " +
-            new Date().toLocaleTimeString());
+        say("Live: refreshed " + (streaming ? "as events move, and " : "") + "every " +
+            every / 1000 + " s, last at " + new Date().toLocaleTimeString());
       })
       .catch(function (error) {
         say("Live refresh failed (" + error.message + "): trying again");
       })
       .then(function () {
         busy = false;
-        schedule();
+        if (again) {
+          again = false;
+          soon();
+        } else {
+          schedule();
+        }
       });
   }
 
   function schedule() {
     window.clearTimeout(timer);
     timer = window.setTimeout(tick, every);
+  }
+
+  // A move refreshes at once, or right after the refresh in flight (a burst of moves makes
+  // one more refresh, not one each).
+  var again = false;
+  var streaming = false;
+
+  function soon() {
+    if (busy) {
+      again = true;
+      return;
+    }
+    window.clearTimeout(timer);
+    timer = window.setTimeout(tick, 0);
+  }
+
+  function concerns(data) {
+    var wanted = live.getAttribute("data-moves-event");
+    if (wanted) {
+      return String(data.id) === wanted;
+    }
+    wanted = live.getAttribute("data-moves-article");
+    if (wanted) {
+      return String(data.article) === wanted;
+    }
+    return true;
+  }
+
+  function listen() {
+    var url = live.getAttribute("data-moves");
+    if (!url || !window.EventSource) {
+      return;
+    }
+    var stream = new EventSource(url);
+    var opened = 0;
+    stream.addEventListener("hello", function () {
+      opened += 1;
+      streaming = true;
+      live.setAttribute("data-streaming", "1");
+      say("Live: refreshed as events move, and every " + every / 1000 + " s");
+      if (opened > 1) {
+        soon(); // what moved while the stream was reopened was not heard
+      }
+    });
+    stream.addEventListener("resync", soon);
+    stream.addEventListener("moved", function (message) {
+      var data;
+      try {
+        data = JSON.parse(message.data);
+      } catch (error) {
+        return;
+      }
+      if (concerns(data)) {
+        soon();
+      }
+    });
+    stream.addEventListener("error", function () {
+      // EventSource opens it again by itself; the timer refreshes meanwhile.
+      streaming = false;
+      live.setAttribute("data-streaming", "0");
+    });
   }
 
   document.addEventListener("visibilitychange", function () {
@@ -99,4 +166,5 @@
   live.setAttribute("data-refreshes", "0");
   say("Live: refreshed every " + every / 1000 + " s");
   schedule();
+  listen();
 })();
