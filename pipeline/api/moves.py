@@ -2,7 +2,7 @@
 the requests that wait on an event (`?wait=`) and to the dashboard's live stream.
 
 PostgreSQL notifies `CHANNEL` whenever an event is written or changes stage (a trigger,
-migration 0023: whatever process commits the change, at its commit). Nothing here is the
+migration 0024: whatever process commits the change, at its commit). Nothing here is the
 source of truth: a waiter is only told to read the event again. A notification can be lost
 (the connection drops and is made again), so on every (re)connection all waiters are woken,
 and waiters keep a slow safety poll. SQLite has no NOTIFY: there, `listening` stays False and
