@@ -462,17 +462,20 @@ def _moment(value: str | None) -> datetime | None:
 @click.option(
     "--until",
     metavar="DATETIME",
-    help="Date the articles over the six months before this moment (default: now).",
+    help="Date the articles over the six months before this moment (default: today, 00:00 UTC).",
 )
 @pass_app
 def demo(app: App, count: int, serve: bool, port: int, until: str | None) -> None:
     """Publish a generated sample newsroom through the event path, and optionally serve it."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from pipeline.cli.demo import publish_demo, serve_forever, site_server
     from pipeline.cli.ports import PortTaken
 
-    newest = _moment(until) or utcnow()
+    # Today's midnight, not this second: a second `make demo` the same day republishes the
+    # same articles (no moves), and the newest stories are still yesterday evening's.
+    newest = _moment(until) or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     server = None
     if serve:  # before publishing: a taken port is said at once, not after the whole demo
         try:
@@ -480,7 +483,9 @@ def demo(app: App, count: int, serve: bool, port: int, until: str | None) -> Non
         except PortTaken as error:
             fail(f"{error} (choose another with --port, or `make demo PORT={port + 1}`)")
     services = app.services  # a configuration mistake is said before the bar is drawn
-    with Progress(transient=True) as bar:
+    # On stderr, and only in a terminal: stdout stays the summary alone, for scripts.
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("demo: publishing", total=count)
         summary = publish_demo(
             services, count, until=newest, on_published=lambda: bar.advance(task)

@@ -111,6 +111,18 @@ def test_demo_articles_are_dated_up_to_now(two_sites: Path) -> None:
         assert now - timedelta(days=184) <= moment <= now
 
 
+def test_the_demo_again_the_same_day_moves_no_article(tmp_path: Path) -> None:
+    """Dated up to today's midnight, not this second: a second run republishes the same
+    articles at the same URLs."""
+    assert pressrun(tmp_path, "demo", "--articles", "3").returncode == 0
+    pages = sorted(path.parent for path in (tmp_path / "public").glob("*/*/*/*/*/index.html"))
+    again = pressrun(tmp_path, "demo", "--articles", "3")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("demo: 3 articles")  # the progress bar is not on stdout
+    assert len(pages) == 3
+    assert sorted(p.parent for p in (tmp_path / "public").glob("*/*/*/*/*/index.html")) == pages
+
+
 # -- ports ----------------------------------------------------------------------------------------
 
 

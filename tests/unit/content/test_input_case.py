@@ -21,5 +21,5 @@ def test_sections_tags_and_slugs_are_lower_cased() -> None:
 
 @pytest.mark.parametrize("section", ["World News", "../World", "WORLD_NEWS", "World--News"])
 def test_what_is_still_wrong_once_lower_cased_is_refused(section: str) -> None:
-    with pytest.raises(InvalidInput, match="^section: must be lower-case letters"):
+    with pytest.raises(InvalidInput, match=r"^section: must be lower-case letters"):
         parse_article({"title": "A story", "body": "Text.", "section": section})
