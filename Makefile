@@ -2,19 +2,30 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two installs: the runtime alone (what `make demo` needs), and the test extras on top of it
+# (Playwright, schemathesis, matplotlib...: what `make test` and `make check` need).
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET ?= -q
+# The demo's port (`make demo PORT=8001`); `pressrun api` defaults to 8080 beside it.
+PORT ?= 8000
 
 NODE_TOOLS ?= .node
 NODE_STAMP := $(NODE_TOOLS)/.installed-stamp
 
-.PHONY: demo test check lint typecheck install system-packages node-tools services clean
+.PHONY: demo test check lint typecheck install install-runtime system-packages node-tools services clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/python -m pip install $(PIP_QUIET) -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install $(PIP_QUIET) -e '.[test]'
 	touch $(STAMP)
+
+install-runtime: $(RUNTIME_STAMP)
 
 install: $(STAMP)
 
@@ -44,8 +55,9 @@ node-tools: system-packages $(NODE_STAMP)
 services:
 	bash .ci/services
 
-demo: install
-	$(BIN)/pressrun demo --serve
+demo: install-runtime
+	@echo "pressrun is $(BIN)/pressrun (or run \`source $(BIN)/activate\` to have it on the PATH)"
+	$(BIN)/pressrun demo --serve --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -80,11 +80,24 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[field.name] = _coerce(field.name, field.type, raw)
+        for name, check in URL_CHECKS.items():
+            if name in values:
+                values[name] = check(str(values[name]))
         return cls(**values)  # type: ignore[arg-type]
 
-    def with_site_dir(self, site_dir: str | Path) -> Settings:
-        """`--site DIR`: the storage becomes that folder; the database stays where it is."""
-        return replace(self, storage_url=f"file://{Path(site_dir).resolve()}")
+    def with_site_dir(self, site_dir: str | Path, *, own_database: bool) -> Settings:
+        """`--site DIR`: the storage becomes that folder and, with `own_database`, the database
+        becomes `DIR.db` beside it (never inside: the folder is what gets published). A second
+        site given only a folder must not add its articles to the first site's database: its
+        lists would point at pages its folder does not have. The default folder keeps the
+        default database, so `--site public` is the site `pressrun` builds without it."""
+        folder = Path(site_dir).resolve()
+        moved = replace(self, storage_url=f"file://{folder}")
+        if not own_database or folder == _default_site_folder():
+            return moved
+        if not folder.name:
+            raise ConfigError(f"--site {site_dir}: name a folder (its database goes beside it)")
+        return replace(moved, database_url=f"sqlite:///{folder.with_name(folder.name + '.db')}")
 
     @property
     def nav_section_slugs(self) -> list[str]:
@@ -100,25 +113,79 @@ class Settings:
         shown = {}
         for field in fields(self):
             value = getattr(self, field.name)
-            shown[field.name] = _mask_url(str(value)) if value is not None else "(unset)"
+            shown[field.name] = mask_url(str(value)) if value is not None else "(unset)"
         return shown
+
+
+def _default_site_folder() -> Path:
+    return Path(DEFAULT_STORAGE_URL.removeprefix("file://")).resolve()
+
+
+# Spellings of PostgreSQL's URL that other tools (Heroku, Django, psql) write: the same
+# database through the driver pressrun installs (psycopg 3).
+POSTGRESQL_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+DATABASE_SCHEMES = ("sqlite", *POSTGRESQL_SCHEMES)
+
+
+def database_url(raw: str) -> str:
+    """PRESSRUN_DATABASE_URL as the engine takes it: SQLite or PostgreSQL (psycopg 3)."""
+    scheme, separator, rest = raw.partition("://")
+    if not separator:
+        raise ConfigError(
+            f"PRESSRUN_DATABASE_URL={mask_url(raw)!r}: not a URL (use sqlite:///pressrun.db "
+            "or postgresql://user@host/name)"
+        )
+    if scheme.lower() not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"PRESSRUN_DATABASE_URL={mask_url(raw)!r}: unsupported scheme {scheme!r} "
+            "(use sqlite:///… or postgresql://…)"
+        )
+    if scheme.lower() in POSTGRESQL_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    return raw
+
+
+def _url_with_scheme(name: str, schemes: tuple[str, ...], example: str) -> Callable[[str], str]:
+    def check(raw: str) -> str:
+        scheme, separator, rest = raw.partition("://")
+        if not separator or scheme.lower() not in schemes or not rest:
+            allowed = " or ".join(f"{choice}://" for choice in schemes)
+            raise ConfigError(
+                f"PRESSRUN_{name.upper()}={mask_url(raw)!r}: must start with {allowed} "
+                f"(e.g. {example})"
+            )
+        return raw
+
+    return check
+
+
+URL_CHECKS: dict[str, Callable[[str], str]] = {
+    "database_url": database_url,
+    "storage_url": _url_with_scheme("storage_url", ("file", "s3"), "file:///srv/site"),
+    "broker_url": _url_with_scheme(
+        "broker_url",
+        ("redis", "rediss", "amqp", "amqps", "pyamqp", "memory"),
+        "redis://127.0.0.1:6379/0",
+    ),
+    "site_url": _url_with_scheme("site_url", ("http", "https"), "https://news.example.com"),
+    "s3_endpoint_url": _url_with_scheme(
+        "s3_endpoint_url", ("http", "https"), "http://127.0.0.1:9000"
+    ),
+}
 
 
 def _coerce(name: str, annotation: object, raw: str) -> object:
     kind = str(annotation)
-    try:
-        if kind.startswith("int"):
-            number = int(raw)
-            if number < 1:
-                raise ValueError("must be at least 1")
-            return number
-        if kind.startswith("float"):
+    if kind.startswith("int"):
+        return positive_int(f"PRESSRUN_{name.upper()}", raw)
+    if kind.startswith("float"):
+        try:
             value = float(raw)
-            if value < 0:
-                raise ValueError("must not be negative")
-            return value
-    except ValueError as error:
-        raise ConfigError(f"PRESSRUN_{name.upper()}={raw!r}: {error}") from None
+        except ValueError:
+            raise ConfigError(f"PRESSRUN_{name.upper()}={raw!r}: must be a number") from None
+        if not value >= 0:  # NaN too
+            raise ConfigError(f"PRESSRUN_{name.upper()}={raw!r}: must not be negative")
+        return value
     return raw
 
 
@@ -134,7 +201,7 @@ def positive_int(name: str, raw: str) -> int:
     return number
 
 
-def _mask_url(value: str) -> str:
+def mask_url(value: str) -> str:
     if "://" not in value or "@" not in value:
         return value
     scheme, rest = value.split("://", 1)

@@ -4,14 +4,20 @@ first use, and how a command fails."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
+from sqlalchemy import exc
 
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings, mask_url
 from pipeline.events.processing import Dispatcher, Outcome, dispatch_event, finish_unfinished
 from pipeline.services import Services, create_services
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_FOUND = 1
@@ -20,6 +26,34 @@ EXIT_NOT_FOUND = 1
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def usable_settings(settings: Settings) -> Iterator[None]:
+    """A setting found unusable when first used (no database at that address, storage that
+    cannot be opened) ends the command with one line naming the setting, exit 2: a
+    configuration mistake is not a crash, and a traceback would bury the one line that
+    says what to fix."""
+    try:
+        yield
+    except ConfigError as error:
+        fail(str(error))
+    except (exc.OperationalError, exc.InterfaceError, exc.ArgumentError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        fail(
+            f"PRESSRUN_DATABASE_URL={mask_url(settings.database_url)!r}: "
+            f"cannot open the database: {reason}"
+        )
+
+
+def open_database(settings: Settings) -> Engine:
+    """The database alone, at the newest schema (for commands that render nothing)."""
+    from pipeline import db
+
+    with usable_settings(settings):
+        engine = db.make_engine(settings.database_url)
+        db.upgrade(engine)
+    return engine
 
 
 @dataclass
@@ -35,7 +69,8 @@ class App:
     def services(self) -> Services:
         """Services whose transactions dispatch the events they commit (`dispatch`)."""
         if self._services is None:
-            self._services = create_services(self.settings).dispatching(self.dispatch)
+            with usable_settings(self.settings):
+                self._services = create_services(self.settings).dispatching(self.dispatch)
         return self._services
 
     def recover(self, other_than: int | None = None) -> None:

@@ -8,12 +8,15 @@ import http.server
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote
 
 from pipeline.cli.demo_content import generate_articles
+from pipeline.cli.ports import PortTaken
 from pipeline.config import Settings
 from pipeline.content import schedule
 from pipeline.content.inputs import parse_article
@@ -31,18 +34,26 @@ class DemoSummary:
     seconds: float
 
 
-def publish_demo(services: Services, count: int) -> DemoSummary:
+def publish_demo(
+    services: Services,
+    count: int,
+    *,
+    until: datetime | None = None,
+    on_published: Callable[[], object] = lambda: None,
+) -> DemoSummary:
     """Each article published as the CLI's `publish` does; `services` dispatch what they
-    commit (the CLI's do)."""
+    commit (the CLI's do). Dated over the months before `until` (the generator's own fixed
+    months without it); `on_published` is called after each one (a progress bar)."""
     started = time.perf_counter()
     written = 0
-    for record in generate_articles(count):
+    for record in generate_articles(count, until=until):
         data, _ = parse_article(record)
         with outbox.writing(services.sessions) as change:
             schedule.save_and_publish(change.session, data, actor="demo", now=utcnow())
         outcome = change.outcome
         if outcome.report is not None:
             written += len(outcome.report.written) + len(outcome.report.deleted)
+        on_published()
     return DemoSummary(count, written, time.perf_counter() - started)
 
 
@@ -114,12 +125,28 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def serve_site(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
+class SiteServer(http.server.ThreadingHTTPServer):
+    """The demo's server, bound to its port, and the folder it serves."""
+
+    def __init__(self, root: Path, host: str, port: int) -> None:
+        super().__init__((host, port), functools.partial(SiteHandler, directory=str(root)))
+        self.root = root
+
+
+def site_server(settings: Settings, port: int, host: str = "127.0.0.1") -> SiteServer:
+    """A server bound to the port (PortTaken if it cannot be), to serve the site's folder."""
     if not settings.storage_url.startswith("file://"):
         raise SystemExit("error: --serve serves a folder; this site is in " + settings.storage_url)
     root = Path(settings.storage_url.removeprefix("file://")).resolve()
-    handler = functools.partial(SiteHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer((host, port), handler) as server:
-        print(f"serving {root} on http://{host}:{port}/ (Ctrl+C to stop)", flush=True)
+    try:
+        return SiteServer(root, host, port)
+    except OSError as error:
+        raise PortTaken(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def serve_forever(server: SiteServer) -> None:
+    host, port = server.server_address[:2]
+    with server:
+        print(f"serving {server.root} on http://{host!s}:{port}/ (Ctrl+C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

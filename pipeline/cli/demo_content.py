@@ -6,8 +6,9 @@ while stories on different topics share only generic news language. So every top
 own invented people, places, organisations and nouns, and each section's templates weave
 them through headline, standfirst and body. All names are invented; all text is generated.
 
-The same (count, seed) always gives the same articles: one `random.Random(seed)` drives every
-choice and nothing reads the clock.
+The same (count, seed, until) always gives the same articles: one `random.Random(seed)` drives
+every choice and nothing reads the clock (`pressrun demo` passes the moment it runs as
+`until`, so that its newest stories are today's).
 """
 
 from __future__ import annotations
@@ -263,7 +264,6 @@ def _person(text: str) -> tuple[str, str]:
 
 TOPICS = tuple(_topic(section, row) for section, rows in TOPIC_ROWS.items() for row in rows)
 SECTIONS = tuple(TOPIC_ROWS)
-SECTION_TAGS = {section: tuple(row[0] for row in rows) for section, rows in TOPIC_ROWS.items()}
 
 # Templates: {person}/{person2} with {role}/{role2}, {surname} (of person), {org}/{org2},
 # {place}/{place2}, {noun}/{noun2}/{noun3}, {month}; numbers and days come from NUMBERS.
@@ -461,19 +461,35 @@ class _Slots(dict[str, str]):
         return NUMBERS[key](self.rng)
 
 
-def generate_articles(count: int = 300, seed: int = 2024) -> list[dict[str, object]]:
-    """`count` sample articles, oldest first; the same (count, seed) gives identical output."""
+def generate_articles(
+    count: int = 300, seed: int = 2024, until: datetime | None = None
+) -> list[dict[str, object]]:
+    """`count` sample articles, oldest first; the same (count, seed, until) gives identical
+    output. Dated over DAYS days: March to August 2026, or the days up to `until` (the
+    newest story a moment before it)."""
     if count < 0:
         raise ValueError("count must not be negative")
+    first, moments = _window(until)
     rng = random.Random(seed)
-    offsets = sorted(rng.sample(range(DAYS * DAY_SECONDS), count))  # distinct moments
+    offsets = sorted(rng.sample(range(moments), count))  # distinct moments
     used: set[str] = set()
-    return [_article(rng, _moment(offset), used) for offset in offsets]
+    return [_article(rng, _moment(first, offset), used) for offset in offsets]
 
 
-def _moment(offset: int) -> datetime:
+def _window(until: datetime | None) -> tuple[datetime, int]:
+    """The first publishing day's 06:00 and how many publishing seconds the window has: DAYS
+    whole days from START, or DAYS days whose last is `until`'s, cut at `until`."""
+    if until is None:
+        return START, DAYS * DAY_SECONDS
+    until = until.astimezone(UTC)
+    last_day = until.replace(hour=START.hour, minute=0, second=0, microsecond=0)
+    today = min(max(int((until - last_day).total_seconds()), 0), DAY_SECONDS)
+    return last_day - timedelta(days=DAYS - 1), (DAYS - 1) * DAY_SECONDS + today
+
+
+def _moment(first: datetime, offset: int) -> datetime:
     days, seconds = divmod(offset, DAY_SECONDS)
-    return START + timedelta(days=days, seconds=seconds)
+    return first + timedelta(days=days, seconds=seconds)
 
 
 def _article(rng: random.Random, moment: datetime, used: set[str]) -> dict[str, object]:
@@ -492,7 +508,7 @@ def _article(rng: random.Random, moment: datetime, used: set[str]) -> dict[str, 
         "standfirst": _capitalise(standfirst.format_map(slots)),
         "body": _body(rng, style, slots),
         "section": topic.section,
-        "tags": _tags(rng, topic),
+        "tags": _tags(rng, topic, slots),
         "authors": _authors(rng, topic.section),
         "published_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -557,9 +573,12 @@ def _words(sentences: list[str]) -> int:
     return sum(len(sentence.split()) for sentence in sentences)
 
 
-def _tags(rng: random.Random, topic: Topic) -> list[str]:
-    others = [tag for tag in SECTION_TAGS[topic.section] if tag != topic.tag]
-    return [topic.tag, *rng.sample(others, rng.choice((0, 0, 0, 1, 1, 2)))]
+def _tags(rng: random.Random, topic: Topic, slots: _Slots) -> list[str]:
+    """The topic's tag, then perhaps what the story is about within it: its place and its
+    main organisation, as a newsroom tags them. Never another topic's tag: a story about
+    rugby is not tagged tennis."""
+    about = [_slugify(slots["place"]), _slugify(slots["org"])]
+    return [topic.tag, *about[: rng.choice((0, 0, 0, 1, 1, 2))]]
 
 
 def _authors(rng: random.Random, section: str) -> list[str]:

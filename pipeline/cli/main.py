@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,14 @@ import click
 from sqlalchemy import select
 
 from pipeline import db
-from pipeline.cli.app import EXIT_BAD_INPUT, EXIT_NOT_FOUND, App, fail, pass_app
+from pipeline.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_FOUND,
+    App,
+    fail,
+    open_database,
+    pass_app,
+)
 from pipeline.cli.importer import BadFile, ImportTally, read_article, read_jsonl_batches
 from pipeline.cli.remote import add_api_switch, api_command, tokens_group
 from pipeline.config import ConfigError, Settings
@@ -26,22 +34,66 @@ from pipeline.observe import logs
 from pipeline.render.renderer import key_of
 from pipeline.schema import utcnow
 
+# The demo's site; `pressrun api` defaults to another port (remote.API_PORT), so that the two
+# run side by side. PRESSRUN_SITE_URL's default names this one.
+DEMO_PORT = 8000
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+# Options of `pressrun` itself that may also be written after the command
+# (`pressrun demo --site DIR`), where people put them.
+GLOBAL_OPTIONS = ("--site",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with every global option (and its value) moved before the command, up to a
+    `--` (after which everything is an argument)."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        if arg in GLOBAL_OPTIONS and index + 1 < len(args):
+            hoisted += args[index : index + 2]
+            index += 2
+            continue
+        if arg.startswith(tuple(f"{name}=" for name in GLOBAL_OPTIONS)):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return hoisted + rest
+
+
+class PressrunGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+@click.group(cls=PressrunGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--site",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write the site to this folder (overrides PRESSRUN_STORAGE_URL).",
+    help="Write the site to this folder (overrides PRESSRUN_STORAGE_URL), with its own "
+    "database DIR.db beside it unless PRESSRUN_DATABASE_URL is set. Before or after the "
+    "command.",
 )
 @click.pass_context
 def main(context: click.Context, site: Path | None) -> None:
     """pressrun: publish news articles by re-rendering exactly the pages they change."""
     try:
         settings = Settings.from_env()
+        if site is not None:
+            settings = settings.with_site_dir(
+                site, own_database=not os.environ.get("PRESSRUN_DATABASE_URL")
+            )
     except ConfigError as error:
         fail(str(error))
     if site is not None:
-        settings = settings.with_site_dir(site)
+        # SQLite creates the database file, not the folder it goes in.
+        site.resolve().parent.mkdir(parents=True, exist_ok=True)
     context.obj = App(settings)
 
 
@@ -275,7 +327,7 @@ def db_group() -> None:
 @pass_app
 def upgrade(app: App) -> None:
     """Create or upgrade the schema (safe to run from several processes at once)."""
-    db.upgrade(db.make_engine(app.settings.database_url))
+    open_database(app.settings)
     click.echo("database is at the newest schema")
 
 
@@ -392,22 +444,58 @@ def related(app: App, slug: str, explain: bool) -> None:
             click.echo(line)
 
 
+def _moment(value: str | None) -> datetime | None:
+    """An ISO 8601 date-time option (without an offset: UTC)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--until {value!r}: must be an ISO 8601 date-time such as 2026-08-31T22:00:00Z")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @main.command()
 @click.option("--articles", "count", default=300, show_default=True, type=click.IntRange(1))
 @click.option("--serve", is_flag=True, help="Then serve the site on http://127.0.0.1:PORT.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=DEMO_PORT, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--until",
+    metavar="DATETIME",
+    help="Date the articles over the six months before this moment (default: today, 00:00 UTC).",
+)
 @pass_app
-def demo(app: App, count: int, serve: bool, port: int) -> None:
+def demo(app: App, count: int, serve: bool, port: int, until: str | None) -> None:
     """Publish a generated sample newsroom through the event path, and optionally serve it."""
-    from pipeline.cli.demo import publish_demo, serve_site
+    from rich.console import Console
+    from rich.progress import Progress
 
-    summary = publish_demo(app.services, count)
+    from pipeline.cli.demo import publish_demo, serve_forever, site_server
+    from pipeline.cli.ports import PortTaken
+
+    # Today's midnight, not this second: a second `make demo` the same day republishes the
+    # same articles (no moves), and the newest stories are still yesterday evening's.
+    newest = _moment(until) or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    server = None
+    if serve:  # before publishing: a taken port is said at once, not after the whole demo
+        try:
+            server = site_server(app.settings, port)
+        except PortTaken as error:
+            fail(f"{error} (choose another with --port, or `make demo PORT={port + 1}`)")
+    services = app.services  # a configuration mistake is said before the bar is drawn
+    # On stderr, and only in a terminal: stdout stays the summary alone, for scripts.
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("demo: publishing", total=count)
+        summary = publish_demo(
+            services, count, until=newest, on_published=lambda: bar.advance(task)
+        )
     click.echo(
         f"demo: {summary.articles} articles, {summary.written} objects written, "
         f"{summary.seconds:.1f} s, site in {app.services.storage.describe()}"
     )
-    if serve:
-        serve_site(app.settings, port)
+    if server is not None:
+        serve_forever(server)
 
 
 main.add_command(api_command)

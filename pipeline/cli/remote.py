@@ -21,7 +21,7 @@ import click
 import httpx
 
 from pipeline.api.models import Scope
-from pipeline.cli.app import EXIT_BAD_INPUT
+from pipeline.cli.app import EXIT_BAD_INPUT, open_database, usable_settings
 from pipeline.config import ConfigError
 
 if TYPE_CHECKING:
@@ -44,9 +44,13 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 # -- pressrun api -----------------------------------------------------------------------------
 
 
+# Not the demo's 8000: the README's walkthrough runs the API while `make demo` serves the site.
+API_PORT = 8080
+
+
 @click.command(name="api")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=API_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--log-level", default="info", show_default=True)
 @click.pass_obj
 def api_command(app: App, host: str, port: int, log_level: str) -> None:
@@ -55,18 +59,22 @@ def api_command(app: App, host: str, port: int, log_level: str) -> None:
 
     from pipeline.api.app import create_app
     from pipeline.api.settings import ApiSettings
+    from pipeline.cli.ports import PortTaken, bind
 
     try:
         api_settings = ApiSettings.from_env()
     except ConfigError as error:
         _fail(str(error))
-    uvicorn.run(
-        create_app(app.settings, api_settings),
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        server_header=False,
-    )
+    try:
+        listening = bind(host, port)
+    except PortTaken as error:
+        _fail(f"{error} (choose another with --port)")
+    with usable_settings(app.settings):
+        api = create_app(app.settings, api_settings)
+    config = uvicorn.Config(api, log_level=log_level.lower(), server_header=False)
+    click.echo(f"pressrun api on http://{host}:{port}/ (docs on /docs; Ctrl+C to stop)", err=True)
+    # The socket bound above, so that a taken port is said in one line before anything starts.
+    uvicorn.Server(config).run(sockets=[listening])
 
 
 # -- pressrun tokens --------------------------------------------------------------------------
@@ -77,9 +85,7 @@ def _sessions(app: App) -> sessionmaker[Any]:
     full services would, finishing events a crashed process left)."""
     from pipeline import db
 
-    engine = db.make_engine(app.settings.database_url)
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
+    return db.make_session_factory(open_database(app.settings))
 
 
 @click.group(name="tokens")
@@ -309,7 +315,13 @@ def add_api_switch(command: click.Command) -> None:
     def callback(*args: Any, api_url: str | None = None, **kwargs: Any) -> Any:
         if not api_url:
             return local(*args, **kwargs)
-        with RemoteApi(api_url, os.environ.get("PRESSRUN_API_TOKEN")) as api:
+        token = os.environ.get("PRESSRUN_API_TOKEN")
+        if not token:
+            _fail(
+                f"{command.name} --api needs a token: set PRESSRUN_API_TOKEN "
+                "(`pressrun tokens create --scope publish` makes one)"
+            )
+        with RemoteApi(api_url, token) as api:
             return remote(api, **kwargs)
 
     command.callback = callback

@@ -26,6 +26,8 @@ from tests.api.conftest import content, mint
 from tests.ports import free_port, wait_for_port
 
 ARTICLES = 30
+# The demo dates its articles up to the moment it runs: pinned, so that two runs compare equal.
+UNTIL = "2026-08-31T22:00:00Z"
 
 
 def command(folder: Path, *args: str) -> tuple[list[str], dict[str, str]]:
@@ -47,7 +49,7 @@ def run(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
-    result = run(folder, "demo", "--articles", str(ARTICLES))
+    result = run(folder, "demo", "--articles", str(ARTICLES), "--until", UNTIL)
     summary = re.search(r"demo: (\d+) articles, (\d+) objects written", result.stdout)
     assert summary is not None, result.stdout
     assert int(summary[1]) == ARTICLES
@@ -78,7 +80,7 @@ def test_demo_builds_a_whole_site(demo_site: Path) -> None:
 
 
 def test_the_demo_is_deterministic(demo_site: Path, tmp_path: Path) -> None:
-    run(tmp_path, "demo", "--articles", str(ARTICLES))
+    run(tmp_path, "demo", "--articles", str(ARTICLES), "--until", UNTIL)
     first = {
         p.relative_to(demo_site / "site"): p.read_bytes()
         for p in (demo_site / "site").rglob("*")
@@ -195,7 +197,8 @@ def served(demo_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     preview = make_preview(folder)
     plant_private_files(folder)
     port = free_port()
-    argv, env = command(folder, "demo", "--articles", str(ARTICLES), "--serve", "--port", str(port))
+    demo = ("demo", "--articles", str(ARTICLES), "--until", UNTIL)
+    argv, env = command(folder, *demo, "--serve", "--port", str(port))
     server = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from statistics import mean
 
 import pytest
@@ -158,3 +158,40 @@ def test_articles_on_one_topic_share_more_words_than_articles_across_sections(
     assert mean(same_tag) > 2 * mean(other_section)
     # Within a section, the topic's own people, places and nouns still set stories apart.
     assert mean(same_topic) > 1.1 * mean(same_section)
+
+
+@pytest.mark.parametrize(
+    "until",
+    [
+        datetime(2026, 12, 7, 2, 5, 51, tzinfo=UTC),  # before the day's first story (06:00)
+        datetime(2026, 12, 7, 14, 30, tzinfo=UTC),
+        datetime(2027, 1, 1, 23, 59, tzinfo=UTC),
+    ],
+)
+def test_dated_up_to_until_over_six_months(until: datetime) -> None:
+    moments = [
+        datetime.fromisoformat(str(article["published_at"]))
+        for article in generate_articles(300, until=until)
+    ]
+    assert moments == sorted(moments)
+    assert moments[-1] <= until
+    assert until - moments[-1] < timedelta(days=3)  # the newest stories are recent
+    assert until - moments[0] <= timedelta(days=184)
+    assert len({(moment.year, moment.month) for moment in moments}) >= 6
+
+
+def test_the_same_until_gives_the_same_articles() -> None:
+    until = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
+    assert generate_articles(50, until=until) == generate_articles(50, until=until)
+
+
+def test_tags_stay_within_the_story_topic(articles: list[dict[str, object]]) -> None:
+    """One topic tag a story, never two (no rugby story tagged tennis); the other tags name
+    the place or organisation the story is about, and so appear in it."""
+    topic_tags = {_strings(article["tags"])[0] for article in articles}
+    for article in articles:
+        tags = _strings(article["tags"])
+        assert len(set(tags) & topic_tags) == 1, tags
+        text = f"{article['title']} {article['standfirst']} {article['body']}".lower()
+        for tag in tags[1:]:
+            assert tag.replace("-", " ") in text.replace("'", "").replace("-", " "), tag
