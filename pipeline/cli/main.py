@@ -14,6 +14,7 @@ from sqlalchemy import select
 from pipeline import db
 from pipeline.cli.app import EXIT_BAD_INPUT, EXIT_NOT_FOUND, App, fail, pass_app
 from pipeline.cli.importer import BadFile, ImportTally, read_article, read_jsonl_batches
+from pipeline.cli.navigation import navigation_command
 from pipeline.cli.remote import add_api_switch, api_command, tokens_group
 from pipeline.config import ConfigError, Settings
 from pipeline.content import articles, schedule
@@ -412,5 +413,6 @@ def demo(app: App, count: int, serve: bool, port: int) -> None:
 
 main.add_command(api_command)
 main.add_command(tokens_group)
+main.add_command(navigation_command)
 for _command in (publish, unpublish, status):
     add_api_switch(_command)
