@@ -4,6 +4,7 @@ the bar (through the real `pressrun` console script, on SQLite)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from bs4 import BeautifulSoup
 
 from pipeline.cli.demo_content import SECTIONS
 from pipeline.content.sanitize import display_name
+from tests.api.conftest import content
 from tests.cli.test_demo import article_pages, run
 
 ARTICLES = 12
@@ -84,3 +86,13 @@ def test_setting_the_navigation_rebuilds_every_page_with_the_new_bar(demo_site: 
     again = run(demo_site, "rebuild")
     assert "objects: 0 written" in again.stdout
     assert all(bar(page) == expected_bar(chosen) for page in html_pages(demo_site / "site"))
+
+
+def test_the_demo_on_a_site_with_pages_puts_the_bar_on_them_too(tmp_path: Path) -> None:
+    (tmp_path / "first.json").write_text(json.dumps({"slug": "first-story", **content()}))
+    run(tmp_path, "publish", "first.json")
+    first = next(path for path in article_pages(tmp_path / "site") if "first-story" in str(path))
+    assert bar(first) == []
+    run(tmp_path, "demo", "--articles", "3")
+    assert bar(first) == expected_bar(SECTIONS)
+    assert all(bar(page) == expected_bar(SECTIONS) for page in html_pages(tmp_path / "site"))
