@@ -34,8 +34,17 @@ def navigation_command(app: App, sections: str | None, actor: str) -> None:
     # Held back (`later`) like `pressrun rebuild`'s, to follow the rebuild with its progress.
     with outbox.writing(app.services.sessions, later=True) as written:
         before = navigation.sections(written.session)
+        empty = navigation.without_articles(written.session, slugs)
         change = navigation.change(written.session, slugs, actor=actor)
     click.echo(
         f"navigation: {','.join(before) or '(none)'} -> {','.join(slugs)}; rebuilding every page"
     )
+    if empty:
+        # Allowed (a section is often named before its first story), but its link leads to a
+        # page that does not exist until then.
+        click.echo(
+            f"note: no articles yet in {', '.join(empty)}: the link leads nowhere until the "
+            "first one is published",
+            err=True,
+        )
     report_outcome(run_with_progress(app, written, change.event_id))

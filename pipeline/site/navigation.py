@@ -17,6 +17,8 @@ from pipeline.content.articles import ArticleChange, request_rebuild
 from pipeline.content.inputs import RESERVED_NAMES, InvalidInput
 from pipeline.content.models import Section
 from pipeline.content.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN, display_name
+from pipeline.site import lists
+from pipeline.site.lists import ListRef
 from pipeline.site.models import NavigationEntry
 
 # A bar, not a directory: past this many links it no longer fits a page's header.
@@ -83,6 +85,11 @@ def change(session: Session, slugs: Sequence[str], *, actor: str) -> ArticleChan
     output and writes those whose bytes changed (here: every page), resumable like any."""
     set_sections(session, slugs)
     return request_rebuild(session, actor=actor)
+
+
+def without_articles(session: Session, slugs: Sequence[str]) -> list[str]:
+    """The sections among `slugs` with no live article: no front page yet for their link."""
+    return [slug for slug in slugs if lists.count(session, ListRef("section", slug)) == 0]
 
 
 def links(session: Session) -> list[NavLink]:

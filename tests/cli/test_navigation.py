@@ -77,6 +77,7 @@ def test_setting_the_navigation_rebuilds_every_page_with_the_new_bar(demo_site: 
     result = run(demo_site, "navigation", ",".join(chosen))
     assert f"-> {','.join(chosen)}" in result.stdout
     assert "live" in result.stdout
+    assert "no articles yet in climate-change" in result.stderr
     assert run(demo_site, "navigation").stdout.strip() == ",".join(chosen)
     pages = html_pages(demo_site / "site")
     assert len(pages) > ARTICLES
