@@ -24,11 +24,6 @@ class Settings:
     site_name: str = "The Pressrun Daily"
     # The site's language (ISO 639), as the Google News sitemap names it.
     site_language: str = "en"
-    # The sections the navigation bar links to, in order, comma-separated ("politics,sport").
-    # A setting, not the sections that happen to have articles: every page shows the bar, so
-    # a bar that followed the data would make every page depend on every section's first
-    # and last article. Changing it changes every page, like the site's name (rebuild).
-    nav_sections: str = ""
     page_size: int = 20
     feed_size: int = 50
     home_size: int = 30
@@ -98,10 +93,6 @@ class Settings:
         if not folder.name:
             raise ConfigError(f"--site {site_dir}: name a folder (its database goes beside it)")
         return replace(moved, database_url=f"sqlite:///{folder.with_name(folder.name + '.db')}")
-
-    @property
-    def nav_section_slugs(self) -> list[str]:
-        return [slug for slug in (part.strip() for part in self.nav_sections.split(",")) if slug]
 
     @property
     def eager(self) -> bool:

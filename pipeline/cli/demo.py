@@ -15,15 +15,19 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from pipeline.cli.demo_content import generate_articles
+from sqlalchemy import select
+
+from pipeline.cli.demo_content import SECTIONS, generate_articles
 from pipeline.cli.ports import PortTaken
 from pipeline.config import Settings
 from pipeline.content import schedule
 from pipeline.content.inputs import parse_article
 from pipeline.events import outbox
+from pipeline.publish.models import Output
 from pipeline.render.renderer import static_files
 from pipeline.schema import utcnow
 from pipeline.services import Services
+from pipeline.site import navigation
 from pipeline.site.outputs import CONTENT_TYPES
 
 
@@ -45,6 +49,7 @@ def publish_demo(
     commit (the CLI's do). Dated over the months before `until` (the generator's own fixed
     months without it); `on_published` is called after each one (a progress bar)."""
     started = time.perf_counter()
+    use_demo_navigation(services)
     written = 0
     for record in generate_articles(count, until=until):
         data, _ = parse_article(record)
@@ -55,6 +60,20 @@ def publish_demo(
             written += len(outcome.report.written) + len(outcome.report.deleted)
         on_published()
     return DemoSummary(count, written, time.perf_counter() - started)
+
+
+def use_demo_navigation(services: Services) -> None:
+    """The demo's sections in the navigation bar, unless the site already has a navigation
+    of its own. Stored before the demo's first page is rendered; a site that already has
+    pages gets them re-rendered with the bar (a rebuild), so no page is left without it."""
+    with outbox.writing(services.sessions) as written:
+        session = written.session
+        if navigation.sections(session):
+            return
+        if session.scalar(select(Output.key).limit(1)) is None:
+            navigation.set_sections(session, SECTIONS)
+        else:
+            navigation.change(session, SECTIONS, actor="demo")
 
 
 @functools.cache

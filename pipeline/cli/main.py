@@ -22,6 +22,7 @@ from pipeline.cli.app import (
     pass_app,
 )
 from pipeline.cli.importer import BadFile, ImportTally, read_article, read_jsonl_batches
+from pipeline.cli.navigation import navigation_command
 from pipeline.cli.remote import add_api_switch, api_command, tokens_group
 from pipeline.config import ConfigError, Settings
 from pipeline.content import articles, schedule
@@ -500,5 +501,6 @@ def demo(app: App, count: int, serve: bool, port: int, until: str | None) -> Non
 
 main.add_command(api_command)
 main.add_command(tokens_group)
+main.add_command(navigation_command)
 for _command in (publish, unpublish, status):
     add_api_switch(_command)

@@ -26,7 +26,7 @@ from pipeline.content.models import Article, ArticleStatus, Redirect
 from pipeline.content.sanitize import author_slug, author_slugs, display_name, teaser
 from pipeline.related.models import RelatedRail
 from pipeline.schema import utcnow
-from pipeline.site import lists
+from pipeline.site import lists, navigation
 from pipeline.site.lists import LATEST, ListRef, SortKey
 from pipeline.site.outputs import Kind, OutputSpec, article_key, url_path
 
@@ -50,6 +50,7 @@ PREFETCH_CHUNK = 500
 PAGED_LISTS = ("section", "tag", "author", "latest")
 LISTS_WITH_TOPS = ("section", "tag", "author")
 NEWS_ENTRIES = "news_entries"
+NAVIGATION = "navigation"
 # How long an article stays in the Google News sitemap, and how many it lists at most.
 NEWS_WINDOW = timedelta(hours=48)
 NEWS_LIMIT = 1000
@@ -152,10 +153,6 @@ class Renderer:
         self.env.globals["rail_size"] = settings.rail_size
         self.env.globals["lead_image"] = LEAD_IMAGE_FRAME
         self.env.globals["inline_css"] = inline_css()
-        self.env.globals["nav_sections"] = [
-            {"slug": slug, "name": display_name(slug), "url": f"/{slug}/"}
-            for slug in settings.nav_section_slugs
-        ]
         # What "now" is to outputs that show a window of time (the news sitemap): a test or
         # a benchmark pins it.
         self.clock: Callable[[], datetime] = utcnow
@@ -270,9 +267,21 @@ class Renderer:
         person = {"@type": "Person", "name": name}
         return {**person, "url": self.absolute(path)} if path else person
 
-    def _page(self, template: str | None, **context: Any) -> bytes:
+    def _page(self, session: Session, template: str | None, **context: Any) -> bytes:
         assert template is not None, "a kind rendered from a template names one"
-        return self.env.get_template(template).render(**context).encode("utf-8")
+        return (
+            self.env.get_template(template)
+            .render(nav_sections=self.navigation(session), **context)
+            .encode("utf-8")
+        )
+
+    def navigation(self, session: Session) -> list[navigation.NavLink]:
+        """The section navigation bar, read once per render transaction: a change of it is
+        committed with the rebuild that re-renders every page, whose transactions see it."""
+        cached: list[navigation.NavLink] | None = session.info.get(NAVIGATION)
+        if cached is None:
+            cached = session.info[NAVIGATION] = navigation.links(session)
+        return cached
 
     def _template(self, kind: str) -> str | None:
         return self.kinds[kind].template
@@ -297,6 +306,7 @@ class Renderer:
             spec.key,
             Kind.REDIRECT,
             self._page(
+                session,
                 self._template(Kind.REDIRECT),
                 target=url_path(key_of(target)),
                 canonical=self.absolute(url_path(key_of(target))),
@@ -313,6 +323,7 @@ class Renderer:
         related = self.related_articles(session, article.id)
         url = url_path(key)
         body = self._page(
+            session,
             self._template(Kind.ARTICLE),
             article=self.article_view(article),
             canonical=self.absolute(url),
@@ -435,6 +446,7 @@ class Renderer:
             spec.key,
             spec.kind,
             self._page(
+                session,
                 self._template(spec.kind),
                 items=[self.teaser_view(item) for item in items],
                 older_url=f"/page/{older}/" if older is not None else None,
@@ -483,7 +495,9 @@ class Renderer:
         items = self._newest(session, ref, size)
         base = self._list_base(ref)
         older = lists.page_of(total - size - 1, size) if total > size else None
-        return self._list_output(spec, ref, items, base, total, page=None, older=older, newer=None)
+        return self._list_output(
+            session, spec, ref, items, base, total, page=None, older=older, newer=None
+        )
 
     def list_page(self, session: Session, spec: OutputSpec) -> Rendered | None:
         ref = self._list_ref(spec)
@@ -498,10 +512,11 @@ class Renderer:
         older = spec.page - 1 if spec.page > 1 else None
         newer = spec.page + 1 if spec.page < pages else 0  # 0: the list's front page
         base = self._list_base(ref)
-        return self._list_output(spec, ref, items, base, total, spec.page, older, newer)
+        return self._list_output(session, spec, ref, items, base, total, spec.page, older, newer)
 
     def _list_output(
         self,
+        session: Session,
         spec: OutputSpec,
         ref: ListRef,
         items: list[Article],
@@ -519,6 +534,7 @@ class Renderer:
         name, heading = _list_names(ref, items)
         canonical = self.absolute(f"{base}page/{page}/" if page else base)
         body = self._page(
+            session,
             self._template(spec.kind),
             heading=heading,
             list_kind=ref.kind,
@@ -548,6 +564,7 @@ class Renderer:
         if ref != LATEST:
             title = f"{display_name(spec.subject)} — {title}"
         body = self._page(
+            session,
             self._template(spec.kind),
             title=title,
             feed_url=self.absolute(url_path(spec.key)),
@@ -575,7 +592,7 @@ class Renderer:
             for item in items
         ]
         rendered = Rendered(
-            spec.key, spec.kind, self._page(self._template(spec.kind), entries=urls)
+            spec.key, spec.kind, self._page(session, self._template(spec.kind), entries=urls)
         )
         rendered.shows_versions((item.article_id, item.version) for item in items)
         return rendered
@@ -597,7 +614,7 @@ class Renderer:
             for item in items
         ]
         body = self._page(
-            self._template(spec.kind), entries=urls, language=self.settings.site_language
+            session, self._template(spec.kind), entries=urls, language=self.settings.site_language
         )
         rendered = Rendered(spec.key, spec.kind, body)
         rendered.shows_versions((item.article_id, item.version) for item in items)
@@ -621,14 +638,14 @@ class Renderer:
             {"loc": self.absolute(f"/sitemaps/{month}.xml"), "lastmod": newest}
             for month, newest in months
         ]
-        body = self._page(self._template(spec.kind), sitemaps=sitemaps)
+        body = self._page(session, self._template(spec.kind), sitemaps=sitemaps)
         return Rendered(spec.key, spec.kind, body)
 
     def fragment_latest(self, session: Session, spec: OutputSpec) -> Rendered:
         # One more than the rail shows: the page's script drops the reader's own article.
         items = self._newest(session, LATEST, self.settings.rail_size + 1)
         teasers = [self.teaser_view(item) for item in items]
-        body = self._page(self._template(spec.kind), items=teasers)
+        body = self._page(session, self._template(spec.kind), items=teasers)
         rendered = Rendered(spec.key, spec.kind, body)
         rendered.shows(items)
         return rendered
@@ -659,7 +676,7 @@ class Renderer:
 
     def page(self, session: Session, spec: OutputSpec) -> Rendered:
         """A page of the site's furniture, its template alone (the 404 page)."""
-        body = self._page(self._template(spec.kind), canonical=self.absolute("/"))
+        body = self._page(session, self._template(spec.kind), canonical=self.absolute("/"))
         return Rendered(spec.key, spec.kind, body)
 
     def list_top(self, session: Session, spec: OutputSpec) -> Rendered | None:
@@ -670,6 +687,7 @@ class Renderer:
         if not items:
             return None
         body = self._page(
+            session,
             self._template(spec.kind),
             list_kind=ref.kind,
             list_name=display_name(ref.value),

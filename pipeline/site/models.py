@@ -21,3 +21,13 @@ class SitemapMonth(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, UTC
     members: Mapped[int] = mapped_column(Integer)
     lastmod: Mapped[maybe_when]
+
+
+class NavigationEntry(Base):
+    """One section of the navigation bar, at its place in the bar. Site data, not a setting:
+    every process (CLI, API, workers) renders the bar every page shows from these rows, so
+    no command run without some environment variable rewrites the site without it."""
+
+    __tablename__ = "site_navigation"
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    section_slug: Mapped[str] = mapped_column(String(120))

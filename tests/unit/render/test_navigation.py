@@ -9,7 +9,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from pipeline.config import Settings
+from pipeline.db import transaction
 from pipeline.services import Services, create_services
+from pipeline.site import navigation
 from tests.conftest import Newsroom
 
 NAV = [
@@ -22,10 +24,10 @@ NAV = [
 
 @pytest.fixture
 def navigated(settings: Settings) -> Iterator[Services]:
-    configured = dataclasses.replace(
-        settings, nav_sections=" world, sport ,climate-change", home_size=3, page_size=2
-    )
+    configured = dataclasses.replace(settings, home_size=3, page_size=2)
     built = create_services(configured)
+    with transaction(built.sessions) as session:
+        navigation.set_sections(session, navigation.parse(" world, sport ,climate-change"))
     yield built
     built.engine.dispose()
 
@@ -54,7 +56,7 @@ def nav_links(page: BeautifulSoup) -> list[tuple[str, str]]:
     return [(a.get_text(), a["href"]) for a in page.select("nav.sections-nav a")]
 
 
-def test_every_kind_of_page_has_the_configured_sections_bar(site: Newsroom) -> None:
+def test_every_kind_of_page_has_the_stored_sections_bar(site: Newsroom) -> None:
     pages = [
         "index.html",
         site.key("story-0"),
@@ -70,7 +72,7 @@ def test_every_kind_of_page_has_the_configured_sections_bar(site: Newsroom) -> N
         assert nav_links(soup(site, key)) == NAV, key
 
 
-def test_without_configured_sections_there_is_no_bar(newsroom: Newsroom) -> None:
+def test_without_stored_sections_there_is_no_bar(newsroom: Newsroom) -> None:
     newsroom.publish(slug="plain")
     for key in ("index.html", newsroom.key("plain"), "politics/index.html"):
         assert not soup(newsroom, key).select("nav.sections-nav"), key
