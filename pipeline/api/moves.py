@@ -36,7 +36,7 @@ FOLLOWER_BACKLOG = 100
 
 
 @dataclass(frozen=True)
-class Move:
+class EventMove:
     """One notification: the event `event_id` is now at `status`. `event_id` 0 means "some
     moves may have been missed, read everything again" (a (re)connection, a full backlog)."""
 
@@ -49,17 +49,17 @@ class Move:
         return self.event_id == 0
 
 
-RESYNC = Move(0)
+RESYNC = EventMove(0)
 
 
-def parse_payload(payload: str) -> Move | None:
+def parse_payload(payload: str) -> EventMove | None:
     """`id:status:article_id` (as the trigger writes it), or None when it is not one."""
     parts = payload.split(":")
     if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
         return None
     article = parts[2]
     article_id = int(article) if article.isascii() and article.isdigit() else None
-    return Move(int(parts[0]), parts[1], article_id)
+    return EventMove(int(parts[0]), parts[1], article_id)
 
 
 class EventMoves:
@@ -68,7 +68,7 @@ class EventMoves:
     def __init__(self, conninfo: str | None) -> None:
         self.conninfo = conninfo
         self._waiters: dict[int, dict[asyncio.Event, frozenset[str] | None]] = {}
-        self._followers: set[asyncio.Queue[Move]] = set()
+        self._followers: set[asyncio.Queue[EventMove]] = set()
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self.connections = 0  # how many times it started listening (tests watch reconnects)
@@ -130,16 +130,16 @@ class EventMoves:
                 del self._waiters[event_id]
 
     @contextlib.asynccontextmanager
-    async def follow(self) -> AsyncIterator[asyncio.Queue[Move]]:
+    async def follow(self) -> AsyncIterator[asyncio.Queue[EventMove]]:
         """A queue of every move (and RESYNC when some may have been missed)."""
-        queue: asyncio.Queue[Move] = asyncio.Queue(FOLLOWER_BACKLOG)
+        queue: asyncio.Queue[EventMove] = asyncio.Queue(FOLLOWER_BACKLOG)
         self._followers.add(queue)
         try:
             yield queue
         finally:
             self._followers.discard(queue)
 
-    def deliver(self, move: Move) -> None:
+    def deliver(self, move: EventMove) -> None:
         """Wake who waits for this move (all waiters for a RESYNC)."""
         if move.resync:
             for waiters in self._waiters.values():
@@ -194,7 +194,7 @@ class EventMoves:
                 await connection.execute("SELECT 1")
 
 
-def _offer(queue: asyncio.Queue[Move], move: Move) -> None:
+def _offer(queue: asyncio.Queue[EventMove], move: EventMove) -> None:
     """A follower that fell behind gets one RESYNC in place of what it has not read."""
     try:
         queue.put_nowait(move)

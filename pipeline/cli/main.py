@@ -22,7 +22,7 @@ from pipeline.cli.app import (
     pass_app,
 )
 from pipeline.cli.importer import BadFile, ImportTally, read_article, read_jsonl_batches
-from pipeline.cli.navigation import navigation_command
+from pipeline.cli.navigation_command import navigation_command
 from pipeline.cli.remote import add_api_switch, api_command, tokens_group
 from pipeline.config import ConfigError, Settings
 from pipeline.content import articles, schedule

@@ -21,7 +21,7 @@ from pipeline.api import moves as moves_module
 from pipeline.api.app import create_app
 from pipeline.api.context import ApiContext
 from pipeline.api.models import Scope
-from pipeline.api.moves import APPLICATION_NAME, EventMoves, Move, parse_payload
+from pipeline.api.moves import APPLICATION_NAME, EventMoves, EventMove, parse_payload
 from pipeline.api.settings import ApiSettings
 from pipeline.config import Settings
 from pipeline.content import articles
@@ -173,18 +173,18 @@ def test_a_move_missed_while_not_listening_wakes_every_waiter() -> None:
     moves = EventMoves(None)
     # A watch needs a running loop only to wait, not to be set.
     with moves.watch(7, ("live",)) as seven, moves.watch(8) as eight:
-        moves.deliver(Move(7, "started", 1))
+        moves.deliver(EventMove(7, "started", 1))
         assert not seven.is_set()  # not a status it waits for
-        moves.deliver(Move(8, "started", 1))
+        moves.deliver(EventMove(8, "started", 1))
         assert eight.is_set()
-        moves.deliver(Move(0))
+        moves.deliver(EventMove(0))
         assert seven.is_set()
     assert moves.waiting(7) == moves.waiting(8) == 0
 
 
 def test_the_trigger_payload_is_read_back() -> None:
-    assert parse_payload("12:live:3") == Move(12, "live", 3)
-    assert parse_payload("12:accepted:") == Move(12, "accepted", None)
+    assert parse_payload("12:live:3") == EventMove(12, "live", 3)
+    assert parse_payload("12:accepted:") == EventMove(12, "accepted", None)
     assert parse_payload("x:live:3") is None
     assert parse_payload("12:live") is None
 

@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 
 from pipeline.api.auth import client_address
 from pipeline.api.context import ApiContext, Context
-from pipeline.api.moves import EventMoves, Move
+from pipeline.api.moves import EventMoves, EventMove
 from pipeline.api.ops import pages
 from pipeline.api.ops.broker import BrokerWatch
 from pipeline.api.ops.session import (
@@ -309,7 +309,7 @@ async def _stream_of(hub: EventMoves, seconds: float) -> AsyncIterator[str]:
             yield _message_of(move)
 
 
-def _message_of(move: Move) -> str:
+def _message_of(move: EventMove) -> str:
     if move.resync:
         return _message("resync", {})
     return _message("moved", {"id": move.event_id, "status": move.status,
