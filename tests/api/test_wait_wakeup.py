@@ -21,7 +21,7 @@ from pipeline.api import moves as moves_module
 from pipeline.api.app import create_app
 from pipeline.api.context import ApiContext
 from pipeline.api.models import Scope
-from pipeline.api.moves import APPLICATION_NAME, EventMoves, EventMove, parse_payload
+from pipeline.api.moves import APPLICATION_NAME, EventMove, EventMoves, parse_payload
 from pipeline.api.settings import ApiSettings
 from pipeline.config import Settings
 from pipeline.content import articles

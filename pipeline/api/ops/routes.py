@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 
 from pipeline.api.auth import client_address
 from pipeline.api.context import ApiContext, Context
-from pipeline.api.moves import EventMoves, EventMove
+from pipeline.api.moves import EventMove, EventMoves
 from pipeline.api.ops import pages
 from pipeline.api.ops.broker import BrokerWatch
 from pipeline.api.ops.session import (
