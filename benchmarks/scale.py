@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from benchmarks import hugo_site
-from benchmarks.publish_latency import percentile, stage_times, wait_live
+from benchmarks.event_times import percentile, stage_times, wait_live
 from pipeline.cli.demo_content import generate_articles
 from pipeline.config import Settings
 from pipeline.content import articles
