@@ -366,7 +366,8 @@ def api_waiter(stack: Stack) -> tuple[ClientWait, Callable[[], None]]:
 def real(size: int, folder: Path, options: argparse.Namespace) -> Run:
     began = time.perf_counter()
     (folder / "build").mkdir()
-    template = ensure_template(size, options.site_template, folder / "build")
+    # Built on Redis database 12: a template build of another size may be running on 13.
+    template = ensure_template(size, options.site_template, folder / "build", redis_db=12)
     prepared = time.perf_counter() - began
     records = site_records(size, options.warm + options.publishes)
     inputs = [parse_article(record)[0] for record in records[size + scale.DURING :]]

@@ -66,11 +66,14 @@ def build_template(size: int, template: str, folder: Path, redis_db: int = 13) -
     return BuiltSite(template, size, row.import_s, row.rebuild_s, time.perf_counter() - began)
 
 
-def ensure_template(size: int, prefix: str, folder: Path, rebuild: bool = False) -> str:
-    """The template of a built site of `size` articles, built first if it does not exist."""
+def ensure_template(
+    size: int, prefix: str, folder: Path, rebuild: bool = False, redis_db: int = 13
+) -> str:
+    """The template of a built site of `size` articles, built first if it does not exist
+    (on Redis database `redis_db`: two builds at once each need their own)."""
     name = template_name(prefix, size)
     if rebuild or not database_exists(name):
-        built = build_template(size, name, folder)
+        built = build_template(size, name, folder, redis_db)
         scale.WIDE.print(
             f"built {size:,} articles as template {name} in {built.seconds:.0f} s "
             f"(import {built.import_s:.0f} s, rebuild {built.rebuild_s:.0f} s)"
@@ -86,9 +89,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--prefix", default="pressrun_latency_site")
     parser.add_argument("--rebuild", action="store_true", help="replace an existing template")
+    parser.add_argument("--redis-db", type=int, default=13, help="of PRESSRUN_TEST_REDIS")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        ensure_template(options.size, options.prefix, Path(name), options.rebuild)
+        ensure_template(options.size, options.prefix, Path(name), options.rebuild, options.redis_db)
 
 
 if __name__ == "__main__":
