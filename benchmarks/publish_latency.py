@@ -118,6 +118,7 @@ class FolderWriter:
 class Affected:
     """What one event wrote: its article's page, and every object (the page included)."""
 
+    article_id: int
     page: OutputSpec
     every: list[OutputSpec]
 
@@ -137,7 +138,7 @@ def affected(services: Services, event_id: int) -> Affected:
         assert article is not None
         page_key = key_of(article)
     specs = {row.key: OutputSpec(row.kind, row.subject, row.page) for row in rows}
-    return Affected(specs[page_key], sorted(specs.values()))
+    return Affected(article.id, specs[page_key], sorted(specs.values()))
 
 
 class Floor:
@@ -188,9 +189,10 @@ def timed(action: Callable[[], object], samples: int) -> list[float]:
 
 
 def primitives(
-    services: Services, write: Write, broker_url: str | None, page: OutputSpec, samples: int = 50
+    services: Services, write: Write, broker_url: str | None, work: Affected, samples: int = 50
 ) -> dict[str, list[float]]:
-    """The parts the floor is made of, each alone and warm (milliseconds)."""
+    """The parts the floor is made of, each alone and warm (milliseconds); and the article's
+    neighbour query, which a new article's page waits for today (its "More like this")."""
     found: dict[str, list[float]] = {}
     if broker_url:
         found["hop through Redis (kombu put → blocked get)"] = redis_hops(broker_url, samples)
@@ -199,7 +201,12 @@ def primitives(
     with transaction(services.sessions) as session:
         session.info.clear()
         found["article page render"] = timed(
-            lambda: services.renderer.render(session, page), samples
+            lambda: services.renderer.render(session, work.page), samples
+        )
+    with transaction(services.sessions) as session:
+        size = services.settings.related_size
+        found["related query (the article's neighbours)"] = timed(
+            lambda: services.related.neighbours(session, work.article_id, size), samples
         )
     body = os.urandom(THIRTY_KB)
     found["30 KB PUT" if isinstance(write, S3Writer) else "30 KB write"] = timed(
@@ -282,7 +289,7 @@ def measure(
     by its floor."""
     events: list[int] = []
     seen: dict[int, datetime] = {}
-    page: OutputSpec | None = None
+    last: Affected | None = None
     for number, data in enumerate(inputs):
         with transaction(services.sessions) as session:
             event_id = articles.publish(session, data, actor="bench").event_id
@@ -290,8 +297,7 @@ def measure(
         moment = client_wait(event_id) if client_wait is not None else None
         if moment is None:
             wait_live(services, [event_id])
-        work = affected(services, event_id)
-        page = work.page
+        work = last = affected(services, event_id)
         page_ms = floor.article_page(work.page)
         every_ms = floor.every_object(work.every)
         parallel_ms = floor.every_object(work.every, parallel=True)
@@ -306,8 +312,8 @@ def measure(
         run.floor_every_parallel.append(parallel_ms)
     run.stages, run.client_ms = stage_ms(services, events, seen)
     run.threads = floor.threads
-    assert page is not None
-    run.primitives = primitives(services, floor.write, broker_url, page)
+    assert last is not None
+    run.primitives = primitives(services, floor.write, broker_url, last)
 
 
 def stage_ms(

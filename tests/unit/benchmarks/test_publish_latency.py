@@ -41,10 +41,10 @@ def test_the_floor_writes_the_bytes_the_pipeline_stored(
         floor.close()
     for spec in work.every:
         assert (tmp_path / "floor" / spec.key).read_bytes() == services.storage.get(spec.key)
-    parts = primitives(services, floor.write, None, work.page, samples=2)
+    parts = primitives(services, floor.write, None, work, samples=2)
     assert set(parts) == {
-        "10-latest query", "article page render", "30 KB write",
-        "transaction (SELECT 1, COMMIT)",
+        "10-latest query", "article page render", "related query (the article's neighbours)",
+        "30 KB write", "transaction (SELECT 1, COMMIT)",
     }  # fmt: skip
     assert all(len(times) == 2 for times in parts.values())
 
