@@ -20,8 +20,9 @@ pipeline writes only the outputs whose bytes changed (the manifest in the databa
 not the bucket), so a publish does the same work, and its latency is that of the real work.
 The embedded default (SQLite, folder storage, in process) builds its site in the run.
 
+    .venv/bin/python -m benchmarks.site_template --size 100000   # the template alone, ahead
     .venv/bin/python -m benchmarks.publish_latency --sizes 1000 100000 --embedded-sizes 1000
-    .venv/bin/python -m benchmarks.publish_latency --sizes 1000 --publishes 30
+    .venv/bin/python -m benchmarks.publish_latency --sizes 1000 --publishes 30 --no-api
 """
 
 from __future__ import annotations

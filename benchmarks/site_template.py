@@ -40,8 +40,7 @@ def site_records(size: int, extra: int) -> list[dict[str, Any]]:
     """The archive of `size` articles, then `scale.DURING` articles the build publishes
     midway through its phases, then `extra` newer ones for a benchmark to publish (their
     slugs end in their number, so none is in a template built with another `extra`)."""
-    records, _ = scale.corpus(size, scale.DURING + extra)
-    return records
+    return scale.corpus_records(size, scale.DURING + extra)
 
 
 def build_template(size: int, template: str, folder: Path, redis_db: int = 13) -> BuiltSite:
