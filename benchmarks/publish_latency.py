@@ -9,12 +9,14 @@ Renderer on the same database and PUT (boto3) to a scratch bucket of the same S3
 written to a scratch folder; (b) every object the event wrote (its SyncReport, lists
 included) rendered and PUT, one after another and also with the pipeline's upload threads.
 The primitives the floor is made of (a hop through Redis, a 10-latest query, an article
-render, a 30 KB PUT, a transaction round trip) are timed alone. Ratios pipeline/floor are
+render, a 30 KB PUT, a transaction round trip; and the article's neighbour query, which a
+new article's page waits for today) are timed alone. Ratios pipeline/floor are
 of medians taken in the same run, so a loaded machine moves both sides. The real stack
 (PostgreSQL, Redis, moto_server, 2 `pressrun worker` processes, the beat, `pressrun api`) runs
 on a copy of a built site kept as a PostgreSQL template (`--site-template NAME` keeps
 NAME_<size>; the first run builds it as `benchmarks.scale` does, `pressrun import` and the
-rebuild it requests, to folder storage: about 25 minutes at 100,000 articles). The copy is
+rebuild it requests, to folder storage: about 25 minutes at 100,000 articles on a quiet
+machine, well over an hour on a busy one). The copy is
 migrated to head and its publishes go to an S3 bucket without the site's older objects: the
 pipeline writes only the outputs whose bytes changed (the manifest in the database decides,
 not the bucket), so a publish does the same work, and its latency is that of the real work.
