@@ -50,7 +50,7 @@ from sqlalchemy import select, text
 
 from benchmarks import scale
 from benchmarks.event_times import percentile, wait_live
-from benchmarks.site_template import ensure_template, site_records
+from benchmarks.site_template import ensure_template, site_records, template_name
 from pipeline.config import Settings
 from pipeline.content import articles
 from pipeline.content.inputs import ArticleInput, parse_article
@@ -64,7 +64,7 @@ from pipeline.render.renderer import key_of
 from pipeline.services import Services, create_services
 from pipeline.site import lists
 from pipeline.site.outputs import OutputSpec
-from tests.realstack import PREFIX, Stack, bench_stack, s3_client
+from tests.realstack import PREFIX, Stack, bench_stack, database_exists, s3_client
 from workers.app import CeleryDispatcher, create_app
 
 WIDE = scale.WIDE
@@ -375,9 +375,10 @@ def api_waiter(stack: Stack) -> tuple[ClientWait, Callable[[], None]]:
 def real(size: int, folder: Path, options: argparse.Namespace) -> Run:
     began = time.perf_counter()
     (folder / "build").mkdir()
+    existed = database_exists(template_name(options.site_template, size))
     # Built on Redis database 12: a template build of another size may be running on 13.
     template = ensure_template(size, options.site_template, folder / "build", redis_db=12)
-    prepared = time.perf_counter() - began
+    built = "" if existed else f", built in this run in {time.perf_counter() - began:.0f} s"
     records = site_records(size, options.warm + options.publishes)
     inputs = [parse_article(record)[0] for record in records[size + scale.DURING :]]
     with bench_stack(folder, template=template) as stack:
@@ -389,7 +390,7 @@ def real(size: int, folder: Path, options: argparse.Namespace) -> Run:
         floor = Floor(services, S3Writer(stack.settings.s3_endpoint_url))
         client_wait, close_client = (None, None) if options.no_api else api_waiter(stack)
         run = Run(size, f"real stack (S3), {options.workers} workers")
-        run.note = f"site: copy of {template} ({prepared:.0f} s to build or copy)"
+        run.note = f"site: a copy of the template {template}{built}"
         try:
             measure(
                 services, dispatcher, inputs, floor, run, warm=options.warm,
