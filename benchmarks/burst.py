@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from benchmarks.publish_latency import percentile, wait_live
+from benchmarks.event_times import percentile, wait_live
 from benchmarks.scale import put_ceiling, sample_page
 from pipeline.cli.demo_content import generate_articles
 from pipeline.content import articles

@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from benchmarks import hugo_site
-from benchmarks.publish_latency import percentile, stage_times, wait_live
+from benchmarks.event_times import percentile, stage_times, wait_live
 from pipeline.cli.demo_content import generate_articles
 from pipeline.config import Settings
 from pipeline.content import articles
@@ -124,6 +124,12 @@ class Row:
 
 def corpus(size: int, extra: int) -> tuple[list[dict[str, Any]], list[ArticleInput]]:
     """Generated articles, spread over the years before now; `extra` newest ones to publish."""
+    records = corpus_records(size, extra)
+    return records, [parse_article(record)[0] for record in records]
+
+
+def corpus_records(size: int, extra: int) -> list[dict[str, Any]]:
+    """`corpus`'s records, unparsed."""
     records = []
     for number, record in enumerate(generate_articles(size + extra)):
         moment = START + timedelta(minutes=number * 30)
@@ -134,7 +140,7 @@ def corpus(size: int, extra: int) -> tuple[list[dict[str, Any]], list[ArticleInp
                 "published_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
-    return records, [parse_article(record)[0] for record in records]
+    return records
 
 
 def build_and_publish(
