@@ -215,6 +215,8 @@ def _with_own_page(
             (combined.written if key in rest.written else combined.deleted).append(key)
     combined.unchanged += rest.unchanged
     for spec in again:
+        if spec.key in own.written and spec.key in rest.written:
+            combined.rewritten += 1
         done = spec.key in combined.written or spec.key in combined.deleted
         # Unchanged in both builds, or unchanged in one and written in the other.
         counted = int(spec.key not in own.written) + int(

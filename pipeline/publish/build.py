@@ -67,6 +67,9 @@ class SyncReport:
     # A full rebuild counts its keys rather than listing a whole site on one event row.
     written_count: int | None = None
     deleted_count: int | None = None
+    # Keys of `written` stored twice by one event: a new article's page goes live before its
+    # rail is known and is written again with it (each write is an upload in the metrics).
+    rewritten: int = 0
 
     @property
     def written_total(self) -> int:
@@ -87,6 +90,7 @@ class SyncReport:
             int(data.get("unchanged", 0)),
             data.get("written_count"),
             data.get("deleted_count"),
+            int(data.get("rewritten", 0)),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -97,12 +101,15 @@ class SyncReport:
         }
         if self.written_count is not None or self.deleted_count is not None:
             data |= {"written_count": self.written_total, "deleted_count": self.deleted_total}
+        if self.rewritten:
+            data["rewritten"] = self.rewritten
         return data
 
     def add(self, other: SyncReport) -> None:
         self.written += other.written
         self.deleted += other.deleted
         self.unchanged += other.unchanged
+        self.rewritten += other.rewritten
 
 
 @dataclass

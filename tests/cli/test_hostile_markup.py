@@ -304,6 +304,12 @@ def svg_problems(path: Path) -> list[str]:
     return parsed_xml_problems(path, ("script", "foreignobject", "iframe"))
 
 
+def text_problems(path: Path) -> list[str]:
+    """robots.txt: plain directives, no markup a browser could take for a page."""
+    text = path.read_text(encoding="utf-8")
+    return [f"markup in a text file: {line}" for line in text.splitlines() if "<" in line]
+
+
 def json_problems(path: Path) -> list[str]:
     try:
         json.loads(path.read_text(encoding="utf-8"))
@@ -317,6 +323,7 @@ CHECKS = {
     ".xml": xml_problems,
     ".json": json_problems,
     ".svg": svg_problems,
+    ".txt": text_problems,
 }
 
 
@@ -365,7 +372,11 @@ def test_hostile_fields_are_visible_as_text(site: Site, story: Story) -> None:
     assert only_element(soup, "p.standfirst").get_text() == story.data["standfirst"]
     byline = only_element(soup, ".byline")
     assert byline.get_text() == "By " + ", ".join(story.data["authors"])
-    assert byline.find(True) is None, f"markup inside the byline: {byline}"
+    # Only the links to the authors' pages, each holding its name as text alone.
+    links = byline.find_all(True)
+    assert [link.name for link in links] == ["a"] * len(links), f"markup in the byline: {byline}"
+    assert all(link.find(True) is None for link in links), f"markup in a name: {byline}"
+    assert all(link["href"].startswith("/authors/") for link in links)
     assert only_element(soup, "figure.lead-image img").get("alt") == story.data["image"]["alt"]
     assert only_element(soup, 'meta[property="og:title"]').get("content") == payload
     ld_json = only_element(soup, 'script[type="application/ld+json"]')
