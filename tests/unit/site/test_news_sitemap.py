@@ -99,7 +99,7 @@ def test_the_sitemap_index_and_robots_txt_point_at_it(newsroom: Newsroom, now: d
     assert f"<loc>{SITE_URL}/sitemaps/news.xml</loc>" in index
     assert newsroom.read("robots.txt") == (
         "User-agent: *\nAllow: /\nDisallow: /_previews/\n\n"
-        f"Sitemap: {SITE_URL}/sitemap.xml\nSitemap: {SITE_URL}/sitemaps/news.xml\n"
+        f"Sitemap: {SITE_URL}/sitemap.xml\n"
     )
     assert content_type("robots.txt") == "text/plain; charset=utf-8"
 
@@ -112,6 +112,8 @@ def test_with_nothing_recent_there_is_no_news_sitemap_and_the_index_omits_it(
     index = newsroom.read("sitemap.xml")
     assert index is not None
     assert "news.xml" not in index
+    robots = newsroom.read("robots.txt")
+    assert robots is not None and "news.xml" not in robots  # never a link to a missing file
 
 
 def test_a_publish_an_update_and_an_unpublish_rewrite_it(newsroom: Newsroom, now: datetime) -> None:
