@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from pipeline.config import Settings
 from pipeline.events.processing import dispatch_event
+from pipeline.publish.news import AGE_NEWS_EVERY_SECONDS
 from pipeline.services import Services, create_services
 from workers.tasks import register_tasks
 
@@ -35,8 +36,6 @@ DUE_EVERY_SECONDS = 2.0
 # Publishes append document-count deltas that every count read sums: folded often enough
 # that a term has few of them.
 FOLD_EVERY_SECONDS = 10.0
-# How late an article may leave the news sitemap after its 48 hours (two cheap reads a run).
-AGE_NEWS_EVERY_SECONDS = 60.0
 
 
 def queue_names(settings: Settings) -> dict[str, str]:

@@ -50,14 +50,14 @@ def upgrade() -> None:
         FOR EACH ROW EXECUTE FUNCTION pressrun_event_moved()
         """
     )
-    # Only a change listeners care about: a stage, or the article's own page going live
-    # (the relay's relayed_at, attempts and the like stay quiet).
+    # Only a change of stage (the relay's relayed_at, attempts, the page_live_at stamp and
+    # the like stay quiet): the page_live_at stamp rides in a build's manifest transaction,
+    # and a NOTIFY there would hold the commit queue's lock with the manifest's rows.
     op.execute(
         """
         CREATE TRIGGER events_moved_on_update AFTER UPDATE ON events
         FOR EACH ROW
-        WHEN (OLD.status IS DISTINCT FROM NEW.status
-              OR OLD.page_live_at IS DISTINCT FROM NEW.page_live_at)
+        WHEN (OLD.status IS DISTINCT FROM NEW.status)
         EXECUTE FUNCTION pressrun_event_moved()
         """
     )

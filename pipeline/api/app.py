@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import version
 from typing import Any
@@ -27,6 +28,7 @@ from pipeline.api.settings import ApiSettings
 from pipeline.config import Settings
 from pipeline.content.schedule import run_due
 from pipeline.events.processing import finish_unfinished
+from pipeline.publish.news import AGE_NEWS_EVERY_SECONDS, refresh_aged_news
 from pipeline.services import Services, create_services
 
 log = logging.getLogger("pressrun.api")
@@ -134,11 +136,16 @@ def _lifespan(
 
 
 async def _periodic_job(context: ApiContext) -> None:
+    news_checked = time.monotonic()
     while True:
         await asyncio.sleep(EMBEDDED_JOB_EVERY_SECONDS)
         try:
             await run_in_threadpool(run_due, context.services)
             await run_in_threadpool(purge_expired, context.services, context.clock())
+            if time.monotonic() - news_checked >= AGE_NEWS_EVERY_SECONDS:
+                # The beat's job where there is no beat: articles age out of the news sitemap.
+                news_checked = time.monotonic()
+                await run_in_threadpool(refresh_aged_news, context.services, context.dispatcher)
         except Exception:  # logged; the next round tries again
             log.exception("the periodic job failed")
 

@@ -94,7 +94,10 @@ def main(context: click.Context, site: Path | None) -> None:
         fail(str(error))
     if site is not None:
         # SQLite creates the database file, not the folder it goes in.
-        site.resolve().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            site.resolve().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            fail(f"--site {site}: cannot create the folder it goes in: {error.strerror}")
     context.obj = App(settings)
 
 

@@ -22,6 +22,7 @@ from pipeline.publish.rebuild import start_rebuild
 from pipeline.publish.refresh import (
     ListWork,
     claim_queued,
+    lock_lists,
     mark_dirty_lists,
     part_of,
     refresh_taken,
@@ -165,6 +166,8 @@ def _process_started(services: Services, dispatcher: Dispatcher, started: _Membe
                 own_page,
                 event_id=event_id,
                 on_record=_stamp([event_id], "page_live_at"),
+                # Taken down meanwhile: its page goes after its lists, below, not here.
+                writes_only=True,
             )
         with transaction(services.sessions) as session:
             article = _locked_article(session, event_id, article_id)
@@ -174,7 +177,7 @@ def _process_started(services: Services, dispatcher: Dispatcher, started: _Membe
             )
             first = key_of(article)
             inline = not article.is_live or (previous is not None and previous["key"] != first)
-            if first == started.first and article.id not in changed:
+            if article.is_live and first == started.first and article.id not in changed:
                 # Its page, as written above, already shows its rail.
                 specs -= own_page
         lists = {} if inline else _group_lists(services.kinds, specs)
@@ -337,6 +340,7 @@ def _run_batch(
             {OutputSpec(Kind.ARTICLE, member.first) for member in ready},
             event_id=leader_id,
             on_record=_stamp([member.event_id for member in ready], "page_live_at"),
+            writes_only=True,
         )
     work, alone = [], []
     for member in together:
@@ -368,7 +372,7 @@ def _run_batch(
             member.specs = plan_change(
                 session, services.settings, article, member.previous, changed, services.kinds
             )
-            if article.id not in changed:
+            if article.is_live and article.id not in changed:
                 # Its page, as written above, already shows its rail.
                 member.specs -= {OutputSpec(Kind.ARTICLE, member.first)}
     for member in work:
@@ -378,6 +382,10 @@ def _run_batch(
     pages_report = services.publisher.build(services.sessions, pages, event_id=leader_id)
     queue: set[str] = set()
     with transaction(services.sessions) as session:
+        # Every member's lists locked at once, in key order, as every other writer locks
+        # them: member by member, one member's lists after another's would not be in order
+        # (an author's list sorts before `latest`), and could deadlock with a refresh.
+        lock_lists(session, set().union(*(member.lists for member in work)))
         for member in work:
             own_page = {OutputSpec(Kind.ARTICLE, member.first)}
             report = _with_own_page(

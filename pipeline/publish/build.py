@@ -219,11 +219,14 @@ class Publisher:
         first_key: str | None = None,
         force: bool = False,
         on_record: Callable[[Session], None] | None = None,
+        writes_only: bool = False,
     ) -> SyncReport:
         """Render `specs` and sync what changed; `first_key` (the event's own article) is
         written before any other page, which may link to it. `on_record` runs in the
         manifest's transaction, once every write has landed (a stage stamp rides along
-        there rather than in a transaction of its own)."""
+        there rather than in a transaction of its own). With `writes_only` an output that
+        should no longer exist is left alone: a page written ahead of its lists (an
+        article's own, first) is never deleted before the lists stop linking to it."""
         uploads = Uploads(
             self.storage,
             lambda rendered: self._stored(rendered, event_id),
@@ -236,7 +239,7 @@ class Publisher:
             try:
                 with transaction(factory) as session:
                     steps, unchanged = self.render_all(
-                        session, sorted(set(specs)), first_key, force, uploads
+                        session, sorted(set(specs)), first_key, force, uploads, writes_only
                     )
                 uploads.finish()
             finally:
@@ -253,7 +256,7 @@ class Publisher:
                 factory, steps, event_id, counts, uploaded=True, on_record=on_record
             )
             if version is None or any(step.seen != version for step in steps):
-                self._settle(factory, steps, event_id, report)
+                self._settle(factory, steps, event_id, report, writes_only)
         report.unchanged = unchanged
         return report
 
@@ -288,6 +291,7 @@ class Publisher:
         done: list[BuildStep],
         event_id: int | None,
         report: SyncReport,
+        writes_only: bool = False,
     ) -> None:
         """Versioned writes by re-checking after upload: when any render input changed since
         the render (the content version moved), render what was just written or deleted
@@ -307,6 +311,7 @@ class Publisher:
                     for step in moved
                     for fresh in [self.renderer.render(session, step.spec)]
                     if (digest(fresh.body) if fresh else None) != step.digest
+                    and (fresh is not None or not writes_only)
                 ]
             redo.sort(key=self._order)
             if redo:
@@ -321,6 +326,7 @@ class Publisher:
         first_key: str | None = None,
         force: bool = False,
         uploads: Uploads | None = None,
+        writes_only: bool = False,
     ) -> tuple[list[BuildStep], int]:
         """Render every spec; returns the steps that change storage and how many did not.
         With `force` the manifest is not trusted: every output is written again. With
@@ -337,7 +343,7 @@ class Publisher:
         for spec in specs:
             rendered = self.renderer.render(session, spec)
             if rendered is None:
-                if spec.key in known:
+                if spec.key in known and not writes_only:
                     steps.append(BuildStep(spec, None, None, seen))
                 continue
             body_digest = digest(rendered.body)

@@ -33,6 +33,7 @@ RENDER_INPUTS = frozenset(
         "redirects",
         "related_rails",
         "sitemap_months",
+        "site_navigation",
     }
 )
 _CHANGED = "render_inputs_changed"

@@ -20,6 +20,11 @@ NEWS = OutputSpec(Kind.SITEMAP_NEWS)
 AGED = {NEWS, OutputSpec(Kind.SITEMAP_INDEX)}
 
 
+# How often the beat (or the API's periodic job, without a broker) checks for aged articles:
+# an article leaves the news sitemap at most this late after its 48 hours.
+AGE_NEWS_EVERY_SECONDS = 60.0
+
+
 def refresh_aged_news(services: Services, dispatcher: ListDispatcher) -> bool:
     """Queue the news sitemap's refresh when the articles of the last 48 hours (by the
     renderer's clock) are not those it shows; True when it was queued."""

@@ -79,6 +79,12 @@ def _locked_row(session: Session, list_key: str) -> ListRefresh:
     return _locked_rows(session, [list_key])[list_key]
 
 
+def lock_lists(session: Session, list_keys: Iterable[str]) -> None:
+    """Lock these lists' rows (created if new) for the rest of the transaction, in key
+    order: for a caller that will mark them in several calls."""
+    _locked_rows(session, list_keys)
+
+
 def mark_dirty_lists(
     session: Session, dirty: dict[str, set[OutputSpec]], event_id: int | None
 ) -> list[str]:

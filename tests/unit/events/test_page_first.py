@@ -11,13 +11,14 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
-from pipeline.content import articles
+from pipeline.content import articles, schedule
 from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
 from pipeline.events.models import Event, EventStatus
 from pipeline.events.processing import dispatch_event, process_event
 from pipeline.publish.refresh import mark_dirty_lists, refresh_lists
 from pipeline.render.renderer import Renderer
+from pipeline.schema import utcnow
 from pipeline.services import Services
 from pipeline.site.outputs import Kind, OutputSpec
 from pipeline.storage import StoredObject
@@ -177,3 +178,22 @@ def test_a_list_failing_in_the_events_task_is_queued_as_a_refresh(
     assert "penalties" in (services.storage.get(HOME) or b"").decode()
     with transaction(services.sessions) as session:
         assert session.scalar(select(Event.error).where(Event.id == event_id)) is None
+
+
+def test_the_page_written_first_is_never_deleted_ahead_of_its_lists(newsroom: Newsroom) -> None:
+    """Taken down between the event's start and its first build: that build (writes only)
+    leaves the page for the take-down's own event, which deletes it after the lists that
+    link to it."""
+    published = newsroom.publish(slug="taken-down")
+    assert published.report is not None
+    key = next(key for key in published.report.written if "taken-down" in key)
+    services = newsroom.services
+    with transaction(services.sessions) as session:  # not dispatched: nothing processes it
+        schedule.unpublish_now(session, "taken-down", actor="test", now=utcnow())
+    page = {OutputSpec(Kind.ARTICLE, key)}
+    first = services.publisher.build(services.sessions, page, writes_only=True)
+    assert first.deleted == []
+    assert newsroom.read(key) is not None
+    assert "/politics/2024/01/01/taken-down/" in (newsroom.read(HOME) or "")  # linked: stays
+    # The control: a build that may delete (the event's planned one, after its lists) does.
+    assert services.publisher.build(services.sessions, page).deleted == [key]
