@@ -186,10 +186,12 @@ def _process_started(services: Services, dispatcher: Dispatcher, started: _Membe
             services.sessions, pages, event_id=event_id, first_key=first
         )
         report = _with_own_page(report, rest, own_page, pages)
-        taken = _hand_over_lists(services, event_id, lists, report)
+        taken, queue = _hand_over_lists(services, event_id, lists, report)
     except Exception as error:
         _record_failure(services, event_id, error)
         raise
+    if queue:
+        dispatcher.dispatch_lists(queue)
     refresh_taken(services, dispatcher, taken)
 
 
@@ -476,14 +478,34 @@ def _group_lists(kinds: Kinds, specs: set[OutputSpec]) -> dict[str, set[OutputSp
 
 def _hand_over_lists(
     services: Services, event_id: int, lists: dict[str, set[OutputSpec]], report: SyncReport
-) -> dict[str, ListWork]:
+) -> tuple[dict[str, ListWork], list[str]]:
     """Record the event's own outputs and the lists it waits for; returns the lists it
-    claimed to refresh itself (those no refresh was queued or running for)."""
+    claimed to refresh itself (on an idle fleet: those no refresh was queued or running
+    for) and those it queued a refresh task for (while other events wait)."""
     with transaction(services.sessions) as session:
+        if _others_waiting(session, event_id):
+            # A burst: one coalesced refresh task takes the lists of every event that comes
+            # meanwhile, where refreshing them here would render them once per event.
+            queue = mark_dirty_lists(session, lists, event_id)
+            _record_event_outputs(session, event_id, lists, report)
+            return {}, queue
         # The list rows locked before the event's, as a refresh marking events live does.
         taken = take_dirty_lists(session, lists, event_id)
         _record_event_outputs(session, event_id, lists, report)
-        return taken
+        return taken, []
+
+
+def _others_waiting(session: Session, event_id: int) -> bool:
+    """Other events are waiting for a worker: the fleet is not idle."""
+    waiting = session.scalar(
+        select(Event.id)
+        .where(
+            Event.status.in_([EventStatus.ACCEPTED, EventStatus.DISPATCHED]),
+            Event.id != event_id,
+        )
+        .limit(1)
+    )
+    return waiting is not None
 
 
 def _record_hand_over(

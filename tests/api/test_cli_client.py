@@ -79,7 +79,10 @@ def test_errors_keep_the_cli_exit_codes(
 
 def test_an_unreachable_api_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_api.time, "sleep", lambda _: None)
-    result = run(tmp_path, "unpublish", "harbour", "--api", "http://127.0.0.1:9")
+    # A token, so that the client gets as far as the (unreachable) API.
+    result = run(
+        tmp_path, "unpublish", "harbour", "--api", "http://127.0.0.1:9", PRESSRUN_API_TOKEN="t"
+    )
     assert result.exit_code == 1
     assert "unreachable" in result.output
 
