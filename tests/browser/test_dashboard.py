@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.browser.chromium import ARTIFACTS, CHROMIUM, MISSING, launch, local_context
+from tests.browser.chromium import ARTIFACTS, local_context
 from tests.integration.conftest import (  # noqa: F401 (fixtures)
     Stack,
     database_url,
@@ -92,16 +92,6 @@ def fleet(
         yield Fleet(stack, api.url, token, api.process, api.log)
     finally:
         stack.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(MISSING)
-    with sync_playwright() as driver:
-        launched = launch(driver)
-        yield launched
-        launched.close()
 
 
 def _watch(page: Page, fleet: Fleet) -> Page:

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from pipeline.api.app import create_app
 from pipeline.api.models import Scope
@@ -24,7 +24,7 @@ from pipeline.content.inputs import parse_article
 from pipeline.db import transaction
 from pipeline.services import Services, create_services
 from tests.api.conftest import ServerThread, content
-from tests.browser.chromium import ARTIFACTS, CHROMIUM, MISSING, launch, local_context
+from tests.browser.chromium import ARTIFACTS, local_context
 from tests.conftest import SITE_URL
 from tests.integration.conftest import database_url  # noqa: F401 (a fixture)
 
@@ -56,16 +56,6 @@ def served(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
     app = create_app(services.settings, api, services=services, embedded_jobs=False)
     with ServerThread(app) as server:
         yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(MISSING)
-    with sync_playwright() as driver:
-        launched = launch(driver)
-        yield launched
-        launched.close()
 
 
 def accepted_event(services: Services, slug: str) -> int:
