@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from pipeline.content.articles import ArticleChange, request_rebuild
 from pipeline.content.inputs import RESERVED_NAMES, InvalidInput
 from pipeline.content.models import Section
-from pipeline.content.sanitize import MAX_SLUG_LENGTH, SLUG_PATTERN, display_name
+from pipeline.content.sanitize import display_name, is_valid_slug
 from pipeline.site import lists
 from pipeline.site.lists import ListRef
 from pipeline.site.models import NavigationEntry
@@ -52,7 +52,7 @@ def parse(raw: str) -> list[str]:
 def _check(slug: str) -> None:
     if not slug:
         raise InvalidInput(FIELD, "an empty slug (two commas in a row, or a trailing comma)")
-    if len(slug) > MAX_SLUG_LENGTH or not SLUG_PATTERN.fullmatch(slug):
+    if not is_valid_slug(slug):
         raise InvalidInput(
             FIELD,
             f"{slug!r}: a section slug is lower-case letters, digits and single hyphens "
